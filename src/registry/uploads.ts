@@ -1,0 +1,175 @@
+/**
+ * Blob upload sessions (POST/PATCH/PUT/GET/DELETE on /blobs/uploads/<uuid>)
+ * over the content store's resumable ingest. The bytes live in the store's
+ * ingest area under ref "registry-upload-<uuid>"; the session record lives in
+ * the repository's _uploads/. Nothing becomes a blob until the final PUT
+ * verifies the digest.
+ *
+ * Open writers are kept between requests: reopening an ingest re-hashes what
+ * it holds (Node cannot persist a hash state), so closing after every PATCH
+ * would make a chunked upload quadratic. An idle writer is closed after a
+ * while (its data stays on disk and a later request resumes it), and
+ * requests on one session run one at a time.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BlobInfo, ContentStore, Digest, IngestWriter } from '../content/types.ts';
+import { isBerthError } from '../common/errors.ts';
+import { registryError } from './errors.ts';
+import type { RepositoryMetadata } from './repositories.ts';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const IDLE_CLOSE_MS = 60_000;
+
+interface OpenWriter {
+  writer: IngestWriter;
+  timer?: NodeJS.Timeout;
+}
+
+export interface ChunkRange {
+  start: number;
+  /** Inclusive end, when the client gave one. */
+  end?: number;
+}
+
+export class UploadSessions {
+  private readonly store: ContentStore;
+  private readonly meta: RepositoryMetadata;
+  private readonly writers = new Map<string, OpenWriter>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(store: ContentStore, meta: RepositoryMetadata) {
+    this.store = store;
+    this.meta = meta;
+  }
+
+  static ingestRef(uuid: string): string {
+    return `registry-upload-${uuid}`;
+  }
+
+  async start(name: string): Promise<string> {
+    const uuid = randomUUID();
+    await this.meta.createUpload({ uuid, repository: name, startedAt: new Date().toISOString() });
+    return uuid;
+  }
+
+  /** Bytes received so far. */
+  async offset(name: string, uuid: string): Promise<number> {
+    return this.locked(uuid, async () => (await this.writer(name, uuid)).offset);
+  }
+
+  /**
+   * Append a chunk. With a range, the chunk must start where the upload
+   * stands (416 otherwise, before any byte is taken). Returns the new offset.
+   */
+  async append(name: string, uuid: string, body: AsyncIterable<Uint8Array>, range?: ChunkRange, length?: number): Promise<number> {
+    return this.locked(uuid, async () => {
+      const writer = await this.writer(name, uuid);
+      if (range) checkRange(writer.offset, range, length);
+      const before = writer.offset;
+      for await (const chunk of body) await writer.write(chunk);
+      const received = writer.offset - before;
+      if (length !== undefined && received !== length) {
+        throw registryError('SIZE_INVALID', `chunk for upload ${uuid} declared ${length} bytes (Content-Length) but ${received} arrived`, { declared: length, received });
+      }
+      return writer.offset;
+    });
+  }
+
+  /** Take an optional last chunk, verify the whole blob against `digest`, commit it. */
+  async finish(name: string, uuid: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, range?: ChunkRange, length?: number): Promise<BlobInfo> {
+    return this.locked(uuid, async () => {
+      const writer = await this.writer(name, uuid);
+      if (range) checkRange(writer.offset, range, length);
+      if (body) for await (const chunk of body) await writer.write(chunk);
+      this.forget(uuid);
+      try {
+        // commit() ends the ingest whatever happens: a blob that failed
+        // verification cannot become right by resuming, so the session ends too.
+        return await writer.commit({ digest });
+      } catch (err) {
+        if (isBerthError(err, 'BERTH_CONTENT_DIGEST_MISMATCH')) {
+          throw registryError('DIGEST_INVALID', `upload ${uuid}: ${(err as Error).message}; nothing was stored`, (err as { detail?: unknown }).detail);
+        }
+        throw err;
+      } finally {
+        await this.meta.deleteUpload(name, uuid);
+      }
+    });
+  }
+
+  async cancel(name: string, uuid: string): Promise<void> {
+    await this.locked(uuid, async () => {
+      const writer = await this.writer(name, uuid);
+      this.forget(uuid);
+      await writer.abort();
+      await this.meta.deleteUpload(name, uuid);
+    });
+  }
+
+  /** Release every open writer; partial data stays for a later resume. */
+  async closeAll(): Promise<void> {
+    const open = [...this.writers.values()];
+    this.writers.clear();
+    for (const w of open) {
+      if (w.timer) clearTimeout(w.timer);
+      await w.writer.close().catch(() => {});
+    }
+  }
+
+  /** The session's writer, opened (or resumed) on first use. Throws BLOB_UPLOAD_UNKNOWN. */
+  private async writer(name: string, uuid: string): Promise<IngestWriter> {
+    if (!UUID_RE.test(uuid)) throw registryError('BLOB_UPLOAD_UNKNOWN', `upload session "${uuid.slice(0, 80)}" is not a valid upload id`);
+    const session = await this.meta.getUpload(name, uuid);
+    if (!session || session.repository !== name) {
+      throw registryError('BLOB_UPLOAD_UNKNOWN', `upload session ${uuid} not found in repository ${name} (finished, cancelled or never started)`);
+    }
+    let open = this.writers.get(uuid);
+    if (!open) {
+      open = { writer: await this.store.ingest(UploadSessions.ingestRef(uuid)) };
+      this.writers.set(uuid, open);
+    }
+    this.touch(uuid, open);
+    return open.writer;
+  }
+
+  private touch(uuid: string, open: OpenWriter): void {
+    if (open.timer) clearTimeout(open.timer);
+    open.timer = setTimeout(() => {
+      if (this.writers.get(uuid) !== open) return;
+      void this.locked(uuid, async () => {
+        if (this.writers.get(uuid) !== open) return;
+        this.writers.delete(uuid);
+        await open.writer.close().catch(() => {});
+      });
+    }, IDLE_CLOSE_MS);
+    open.timer.unref();
+  }
+
+  private forget(uuid: string): void {
+    const open = this.writers.get(uuid);
+    if (open?.timer) clearTimeout(open.timer);
+    this.writers.delete(uuid);
+  }
+
+  /** Run `fn` after every earlier request on the same session has finished. */
+  private async locked<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(uuid) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(fn);
+    const tail = run.catch(() => {});
+    this.locks.set(uuid, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(uuid) === tail) this.locks.delete(uuid);
+    }
+  }
+}
+
+function checkRange(offset: number, range: ChunkRange, length: number | undefined): void {
+  if (range.start !== offset) {
+    throw registryError('BLOB_UPLOAD_INVALID', `chunk starts at byte ${range.start} but the upload holds ${offset} bytes; send the chunk starting at ${offset}`, { offset, start: range.start }, 416);
+  }
+  if (range.end !== undefined && length !== undefined && range.end - range.start + 1 !== length) {
+    throw registryError('SIZE_INVALID', `Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes but Content-Length is ${length}`, { range, length });
+  }
+}
