@@ -1,0 +1,186 @@
+/**
+ * Docker's default seccomp profile (moby profiles/seccomp/default.json), as a
+ * function of the container's capabilities: the same allow list, the same
+ * capability-gated rules (CAP_SYS_ADMIN unlocks mount/unshare/setns/clone with
+ * namespace flags …), the same argument rules (socket not AF_VSOCK, the five
+ * personality values, clone without namespace flags) and EPERM for the rest.
+ *
+ * Moby decides each rule's inclusion at container creation from the granted
+ * capabilities and the host's CPU architecture and kernel; so does this.
+ */
+import { release } from 'node:os';
+import type { LinuxSeccomp, LinuxSyscall } from '../../oci/runtime-spec.ts';
+import { canonicalCapabilityName } from '../capabilities.ts';
+
+interface ProfileRule {
+  names: string[];
+  action: LinuxSyscall['action'];
+  errnoRet?: number;
+  args?: LinuxSyscall['args'];
+  /** Every listed capability must be granted. */
+  requireCaps?: string[];
+  /** Skipped when any listed capability is granted. */
+  unlessCaps?: string[];
+  /** Only on these CPU architectures (Go GOARCH names, as moby). */
+  onlyArches?: string[];
+  /** Never on these CPU architectures. */
+  notArches?: string[];
+  /** Only when the host kernel is at least this version. */
+  minKernel?: [number, number];
+}
+
+/** CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET = 0x7E020000 (2114060288). */
+export const CLONE_NAMESPACE_FLAGS = 0x7e020000;
+/** AF_VSOCK: moby keeps containers off vsock sockets. */
+const AF_VSOCK = 40;
+
+/** Go's runtime.GOARCH names by node's process.arch. */
+const GOARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
+
+/** Per native arch, the SCMP_ARCH_* list moby puts in `architectures` (its archMap). */
+const ARCH_MAP: Record<string, string[]> = {
+  amd64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+  '386': ['SCMP_ARCH_X86'],
+  arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+  arm: ['SCMP_ARCH_ARM'],
+  s390x: ['SCMP_ARCH_S390X', 'SCMP_ARCH_S390'],
+  ppc64le: ['SCMP_ARCH_PPC64LE'],
+  riscv64: ['SCMP_ARCH_RISCV64'],
+  loong64: ['SCMP_ARCH_LOONGARCH64'],
+};
+
+const ALLOWED: string[] = [
+  'accept', 'accept4', 'access', 'adjtimex', 'alarm', 'bind', 'brk', 'capget', 'capset', 'chdir', 'chmod',
+  'chown', 'chown32', 'clock_adjtime', 'clock_adjtime64', 'clock_getres', 'clock_getres_time64',
+  'clock_gettime', 'clock_gettime64', 'clock_nanosleep', 'clock_nanosleep_time64', 'close', 'close_range',
+  'connect', 'copy_file_range', 'creat', 'dup', 'dup2', 'dup3', 'epoll_create', 'epoll_create1', 'epoll_ctl',
+  'epoll_ctl_old', 'epoll_pwait', 'epoll_pwait2', 'epoll_wait', 'epoll_wait_old', 'eventfd', 'eventfd2',
+  'execve', 'execveat', 'exit', 'exit_group', 'faccessat', 'faccessat2', 'fadvise64', 'fadvise64_64',
+  'fallocate', 'fanotify_mark', 'fchdir', 'fchmod', 'fchmodat', 'fchown', 'fchown32', 'fchownat', 'fcntl',
+  'fcntl64', 'fdatasync', 'fgetxattr', 'flistxattr', 'flock', 'fork', 'fremovexattr', 'fsetxattr', 'fstat',
+  'fstat64', 'fstatat64', 'fstatfs', 'fstatfs64', 'fsync', 'ftruncate', 'ftruncate64', 'futex',
+  'futex_time64', 'futex_waitv', 'futimesat', 'getcpu', 'getcwd', 'getdents', 'getdents64', 'getegid',
+  'getegid32', 'geteuid', 'geteuid32', 'getgid', 'getgid32', 'getgroups', 'getgroups32', 'getitimer',
+  'getpeername', 'getpgid', 'getpgrp', 'getpid', 'getppid', 'getpriority', 'getrandom', 'getresgid',
+  'getresgid32', 'getresuid', 'getresuid32', 'getrlimit', 'get_robust_list', 'getrusage', 'getsid',
+  'getsockname', 'getsockopt', 'get_thread_area', 'gettid', 'gettimeofday', 'getuid', 'getuid32',
+  'getxattr', 'inotify_add_watch', 'inotify_init', 'inotify_init1', 'inotify_rm_watch', 'io_cancel', 'ioctl',
+  'io_destroy', 'io_getevents', 'io_pgetevents', 'io_pgetevents_time64', 'ioprio_get', 'ioprio_set',
+  'io_setup', 'io_submit', 'io_uring_enter', 'io_uring_register', 'io_uring_setup', 'ipc', 'kill',
+  'landlock_add_rule', 'landlock_create_ruleset', 'landlock_restrict_self', 'lchown', 'lchown32',
+  'lgetxattr', 'link', 'linkat', 'listen', 'listxattr', 'llistxattr', '_llseek', 'lremovexattr', 'lseek',
+  'lsetxattr', 'lstat', 'lstat64', 'madvise', 'membarrier', 'memfd_create', 'memfd_secret', 'mincore',
+  'mkdir', 'mkdirat', 'mknod', 'mknodat', 'mlock', 'mlock2', 'mlockall', 'mmap', 'mmap2', 'mprotect',
+  'mq_getsetattr', 'mq_notify', 'mq_open', 'mq_timedreceive', 'mq_timedreceive_time64', 'mq_timedsend',
+  'mq_timedsend_time64', 'mq_unlink', 'mremap', 'msgctl', 'msgget', 'msgrcv', 'msgsnd', 'msync', 'munlock',
+  'munlockall', 'munmap', 'name_to_handle_at', 'nanosleep', 'newfstatat', '_newselect', 'open', 'openat',
+  'openat2', 'pause', 'pidfd_open', 'pidfd_send_signal', 'pipe', 'pipe2', 'pkey_alloc', 'pkey_free',
+  'pkey_mprotect', 'poll', 'ppoll', 'ppoll_time64', 'prctl', 'pread64', 'preadv', 'preadv2', 'prlimit64',
+  'process_mrelease', 'pselect6', 'pselect6_time64', 'pwrite64', 'pwritev', 'pwritev2', 'read', 'readahead',
+  'readlink', 'readlinkat', 'readv', 'recv', 'recvfrom', 'recvmmsg', 'recvmmsg_time64', 'recvmsg',
+  'remap_file_pages', 'removexattr', 'rename', 'renameat', 'renameat2', 'restart_syscall', 'rmdir', 'rseq',
+  'rt_sigaction', 'rt_sigpending', 'rt_sigprocmask', 'rt_sigqueueinfo', 'rt_sigreturn', 'rt_sigsuspend',
+  'rt_sigtimedwait', 'rt_sigtimedwait_time64', 'rt_tgsigqueueinfo', 'sched_getaffinity', 'sched_getattr',
+  'sched_getparam', 'sched_get_priority_max', 'sched_get_priority_min', 'sched_getscheduler',
+  'sched_rr_get_interval', 'sched_rr_get_interval_time64', 'sched_setaffinity', 'sched_setattr',
+  'sched_setparam', 'sched_setscheduler', 'sched_yield', 'seccomp', 'select', 'semctl', 'semget', 'semop',
+  'semtimedop', 'semtimedop_time64', 'send', 'sendfile', 'sendfile64', 'sendmmsg', 'sendmsg', 'sendto',
+  'setfsgid', 'setfsgid32', 'setfsuid', 'setfsuid32', 'setgid', 'setgid32', 'setgroups', 'setgroups32',
+  'setitimer', 'setpgid', 'setpriority', 'setregid', 'setregid32', 'setresgid', 'setresgid32', 'setresuid',
+  'setresuid32', 'setreuid', 'setreuid32', 'setrlimit', 'set_robust_list', 'setsid', 'setsockopt',
+  'set_thread_area', 'set_tid_address', 'setuid', 'setuid32', 'setxattr', 'shmat', 'shmctl', 'shmdt',
+  'shmget', 'shutdown', 'sigaltstack', 'signalfd', 'signalfd4', 'sigprocmask', 'sigreturn', 'socketcall',
+  'socketpair', 'splice', 'stat', 'stat64', 'statfs', 'statfs64', 'statx', 'symlink', 'symlinkat', 'sync',
+  'sync_file_range', 'syncfs', 'sysinfo', 'tee', 'tgkill', 'time', 'timer_create', 'timer_delete',
+  'timer_getoverrun', 'timer_gettime', 'timer_gettime64', 'timer_settime', 'timer_settime64',
+  'timerfd_create', 'timerfd_gettime', 'timerfd_gettime64', 'timerfd_settime', 'timerfd_settime64', 'times',
+  'tkill', 'truncate', 'truncate64', 'ugetrlimit', 'umask', 'uname', 'unlink', 'unlinkat', 'utime',
+  'utimensat', 'utimensat_time64', 'utimes', 'vfork', 'vmsplice', 'wait4', 'waitid', 'waitpid', 'write',
+  'writev',
+];
+
+const eq0 = (value: number) => [{ index: 0, value, op: 'SCMP_CMP_EQ' as const }];
+
+const RULES: ProfileRule[] = [
+  { names: ALLOWED, action: 'SCMP_ACT_ALLOW' },
+  { names: ['process_vm_readv', 'process_vm_writev', 'ptrace'], action: 'SCMP_ACT_ALLOW', minKernel: [4, 8] },
+  { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: AF_VSOCK, op: 'SCMP_CMP_NE' }] },
+  // PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32, and 0xffffffff (query).
+  ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((v): ProfileRule => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: eq0(v) })),
+  { names: ['sync_file_range2', 'swapcontext'], action: 'SCMP_ACT_ALLOW', onlyArches: ['ppc64le'] },
+  { names: ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'], action: 'SCMP_ACT_ALLOW', onlyArches: ['arm', 'arm64'] },
+  { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', onlyArches: ['amd64', 'x32'] },
+  { names: ['modify_ldt'], action: 'SCMP_ACT_ALLOW', onlyArches: ['amd64', 'x32', 'x86'] },
+  { names: ['s390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr'], action: 'SCMP_ACT_ALLOW', onlyArches: ['s390', 's390x'] },
+  { names: ['riscv_flush_icache'], action: 'SCMP_ACT_ALLOW', onlyArches: ['riscv64'] },
+  { names: ['open_by_handle_at'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_DAC_READ_SEARCH'] },
+  {
+    names: [
+      'bpf', 'clone', 'clone3', 'fanotify_init', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'lookup_dcookie', 'mount', 'mount_setattr',
+      'move_mount', 'open_tree', 'perf_event_open', 'quotactl', 'quotactl_fd', 'setdomainname', 'sethostname', 'setns', 'syslog',
+      'umount', 'umount2', 'unshare',
+    ],
+    action: 'SCMP_ACT_ALLOW',
+    requireCaps: ['CAP_SYS_ADMIN'],
+  },
+  // Without CAP_SYS_ADMIN: clone only without namespace flags (threads and fork still work).
+  { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, op: 'SCMP_CMP_MASKED_EQ' }], unlessCaps: ['CAP_SYS_ADMIN'], notArches: ['s390', 's390x'] },
+  // s390 passes clone's flags second.
+  { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, op: 'SCMP_CMP_MASKED_EQ' }], onlyArches: ['s390', 's390x'], unlessCaps: ['CAP_SYS_ADMIN'] },
+  // clone3's flags live in memory seccomp cannot inspect: ENOSYS makes glibc fall back to clone.
+  { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, unlessCaps: ['CAP_SYS_ADMIN'] },
+  { names: ['reboot'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_BOOT'] },
+  { names: ['chroot'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_CHROOT'] },
+  { names: ['delete_module', 'init_module', 'finit_module'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_MODULE'] },
+  { names: ['acct'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_PACCT'] },
+  { names: ['kcmp', 'pidfd_getfd', 'process_madvise', 'process_vm_readv', 'process_vm_writev', 'ptrace'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_PTRACE'] },
+  { names: ['iopl', 'ioperm'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_RAWIO'] },
+  { names: ['settimeofday', 'stime', 'clock_settime', 'clock_settime64'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_TIME'] },
+  { names: ['vhangup'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_TTY_CONFIG'] },
+  { names: ['get_mempolicy', 'mbind', 'set_mempolicy', 'set_mempolicy_home_node'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_NICE'] },
+  { names: ['syslog'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYSLOG'] },
+  { names: ['bpf'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_BPF'] },
+  { names: ['perf_event_open'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_PERFMON'] },
+];
+
+export interface DefaultProfileOptions {
+  /** Go GOARCH name of the target (default: this host's). */
+  goArch?: string;
+  /** Kernel release, "6.1.0-…" (default: this host's). */
+  kernelRelease?: string;
+}
+
+function kernelAtLeast(releaseText: string, [major, minor]: [number, number]): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(releaseText);
+  if (!m) return true; // unparseable: assume a current kernel, as moby does on error
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
+
+/**
+ * Docker's default profile for a container granted `capabilities` (the
+ * bounding set; names with or without CAP_, any case).
+ */
+export function defaultSeccompProfile(capabilities: readonly string[], opts: DefaultProfileOptions = {}): LinuxSeccomp {
+  const caps = new Set(capabilities.map(canonicalCapabilityName));
+  const goArch = opts.goArch ?? GOARCH[process.arch] ?? process.arch;
+  const kernel = opts.kernelRelease ?? release();
+  const syscalls: LinuxSyscall[] = [];
+  for (const rule of RULES) {
+    if (rule.requireCaps && !rule.requireCaps.every((c) => caps.has(c))) continue;
+    if (rule.unlessCaps && rule.unlessCaps.some((c) => caps.has(c))) continue;
+    if (rule.onlyArches && !rule.onlyArches.includes(goArch)) continue;
+    if (rule.notArches && rule.notArches.includes(goArch)) continue;
+    if (rule.minKernel && !kernelAtLeast(kernel, rule.minKernel)) continue;
+    const out: LinuxSyscall = { names: [...rule.names], action: rule.action };
+    if (rule.errnoRet !== undefined) out.errnoRet = rule.errnoRet;
+    if (rule.args) out.args = rule.args.map((a) => ({ ...a }));
+    syscalls.push(out);
+  }
+  return {
+    defaultAction: 'SCMP_ACT_ERRNO',
+    defaultErrnoRet: 1,
+    architectures: [...(ARCH_MAP[goArch] ?? [])],
+    syscalls,
+  };
+}
