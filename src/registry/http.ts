@@ -20,7 +20,7 @@ type Handler = (ctx: RequestContext) => Promise<void>;
 interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
-  url: URL;
+  url: { searchParams: URLSearchParams };
   /** Repository name from the path (raw; the Registry validates it). */
   name: string;
   /** Reference / digest / upload id segment, if the route has one. */
@@ -59,8 +59,12 @@ export function createRequestHandler(registry: Registry): (req: IncomingMessage,
 async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse): Promise<void> {
   res.setHeader('Docker-Distribution-API-Version', API_VERSION_HEADER);
   try {
-    const url = new URL(req.url ?? '/', 'http://registry.invalid');
-    const path = url.pathname;
+    // The raw path, not URL's normalised one: a name with ".." must reach the
+    // name check and be refused as such, not silently resolved to another route.
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const path = q < 0 ? raw : raw.slice(0, q);
+    const url = { searchParams: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
     for (const route of routes) {
       const m = route.pattern.exec(path);
       if (!m) continue;
@@ -196,7 +200,7 @@ async function readBodyBounded(req: IncomingMessage, limit: number, what: string
   return Buffer.concat(chunks, size);
 }
 
-function optionalInt(url: URL, key: string): number | undefined {
+function optionalInt(url: RequestContext['url'], key: string): number | undefined {
   const raw = url.searchParams.get(key);
   if (raw === null) return undefined;
   if (!/^\d{1,9}$/.test(raw)) throw registryError('UNSUPPORTED', `query parameter ${key}="${raw.slice(0, 40)}" must be a non-negative integer`, { [key]: raw }, 400);

@@ -1,0 +1,178 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startRegistry } from '../../../src/registry/server.ts';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
+import { startTestRegistry, sha256, errorCode, type RegistryFixture } from './registry-fixture.ts';
+
+async function startSession(url: string, name: string): Promise<string> {
+  const res = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
+  assert.equal(res.status, 202);
+  assert.equal(res.headers.get('range'), '0-0');
+  const location = res.headers.get('location')!;
+  assert.match(location, new RegExp(`^/v2/${name}/blobs/uploads/[0-9a-f-]{36}$`));
+  assert.equal(res.headers.get('docker-upload-uuid'), location.split('/').pop());
+  return location;
+}
+
+function patch(url: string, location: string, chunk: Uint8Array, start?: number): Promise<Response> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
+  if (start !== undefined) headers['Content-Range'] = `${start}-${start + chunk.length - 1}`;
+  return fetch(`${url}${location}`, { method: 'PATCH', body: chunk, headers });
+}
+
+describe('registry chunked uploads', () => {
+  let reg: RegistryFixture;
+  before(async () => {
+    reg = await startTestRegistry();
+  });
+  after(async () => {
+    await reg?.close();
+  });
+
+  test('POST, PATCH chunks with Content-Range, status GET, PUT ?digest= commits the blob', async () => {
+    const blob = randomBytes(3 * 65536 + 17);
+    const digest = sha256(blob);
+    let location = await startSession(reg.url, 'up/chunked');
+    const chunks = [blob.subarray(0, 65536), blob.subarray(65536, 131072), blob.subarray(131072)];
+    let offset = 0;
+    for (const chunk of chunks) {
+      const res = await patch(reg.url, location, chunk, offset);
+      assert.equal(res.status, 202);
+      offset += chunk.length;
+      assert.equal(res.headers.get('range'), `0-${offset - 1}`);
+      location = res.headers.get('location')!;
+      const status = await fetch(`${reg.url}${location}`);
+      assert.equal(status.status, 204);
+      assert.equal(status.headers.get('range'), `0-${offset - 1}`);
+    }
+    const put = await fetch(`${reg.url}${location}?digest=${digest}`, { method: 'PUT' });
+    assert.equal(put.status, 201);
+    assert.equal(put.headers.get('location'), `/v2/up/chunked/blobs/${digest}`);
+    assert.equal(put.headers.get('docker-content-digest'), digest);
+    const get = await fetch(`${reg.url}/v2/up/chunked/blobs/${digest}`);
+    assert.ok(Buffer.from(await get.arrayBuffer()).equals(blob));
+    // The session is over.
+    const after = await fetch(`${reg.url}${location}`);
+    assert.equal(after.status, 404);
+    assert.equal(await errorCode(after), 'BLOB_UPLOAD_UNKNOWN');
+  });
+
+  test('streamed PATCH without Content-Range, and the last chunk carried by the PUT', async () => {
+    const blob = randomBytes(200_000);
+    const digest = sha256(blob);
+    const location = await startSession(reg.url, 'up/streamed');
+    const res = await patch(reg.url, location, blob.subarray(0, 150_000));
+    assert.equal(res.status, 202);
+    assert.equal(res.headers.get('range'), '0-149999');
+    const put = await fetch(`${reg.url}${location}?digest=${digest}`, {
+      method: 'PUT',
+      body: blob.subarray(150_000),
+      headers: { 'Content-Range': '150000-199999', 'Content-Type': 'application/octet-stream' },
+    });
+    assert.equal(put.status, 201);
+    const head = await fetch(`${reg.url}/v2/up/streamed/blobs/${digest}`, { method: 'HEAD' });
+    assert.equal(head.headers.get('content-length'), '200000');
+  });
+
+  test('an out-of-order chunk is 416 with the Range to resume from, and changes nothing', async () => {
+    const location = await startSession(reg.url, 'up/order');
+    assert.equal((await patch(reg.url, location, Buffer.from('0123456789'), 0)).status, 202);
+    const gap = await patch(reg.url, location, Buffer.from('abcdef'), 20);
+    assert.equal(gap.status, 416);
+    assert.equal(gap.headers.get('range'), '0-9');
+    assert.equal(gap.headers.get('location'), location);
+    assert.equal(await errorCode(gap), 'BLOB_UPLOAD_INVALID');
+    const overlap = await patch(reg.url, location, Buffer.from('abcdef'), 5);
+    assert.equal(overlap.status, 416);
+    await overlap.arrayBuffer();
+    const status = await fetch(`${reg.url}${location}`);
+    assert.equal(status.headers.get('range'), '0-9');
+    assert.equal((await patch(reg.url, location, Buffer.from('abcdef'), 10)).status, 202);
+    const put = await fetch(`${reg.url}${location}?digest=${sha256('0123456789abcdef')}`, { method: 'PUT' });
+    assert.equal(put.status, 201);
+  });
+
+  test('closing PUT with the wrong digest is 400 DIGEST_INVALID, commits nothing and ends the session', async () => {
+    const bytes = Buffer.from('payload whose digest the client gets wrong');
+    const location = await startSession(reg.url, 'up/wrong');
+    assert.equal((await patch(reg.url, location, bytes, 0)).status, 202);
+    const wrong = sha256('other');
+    const put = await fetch(`${reg.url}${location}?digest=${wrong}`, { method: 'PUT' });
+    assert.equal(put.status, 400);
+    assert.equal(await errorCode(put), 'DIGEST_INVALID');
+    for (const d of [wrong, sha256(bytes)]) {
+      assert.equal((await fetch(`${reg.url}/v2/up/wrong/blobs/${d}`, { method: 'HEAD' })).status, 404);
+    }
+    const blobs = await readdir(join(reg.root, 'content/blobs/sha256'));
+    assert.ok(!blobs.includes(sha256(bytes).slice(7)));
+    assert.equal((await fetch(`${reg.url}${location}`)).status, 404);
+  });
+
+  test('closing PUT without ?digest= is 400 DIGEST_INVALID and keeps the session', async () => {
+    const location = await startSession(reg.url, 'up/nodigest');
+    assert.equal((await patch(reg.url, location, Buffer.from('abc'), 0)).status, 202);
+    const put = await fetch(`${reg.url}${location}`, { method: 'PUT' });
+    assert.equal(put.status, 400);
+    assert.equal(await errorCode(put), 'DIGEST_INVALID');
+    const status = await fetch(`${reg.url}${location}`);
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), '0-2');
+  });
+
+  test('DELETE cancels a session (204); the session is then unknown', async () => {
+    const location = await startSession(reg.url, 'up/cancel');
+    assert.equal((await patch(reg.url, location, Buffer.from('partial'), 0)).status, 202);
+    const del = await fetch(`${reg.url}${location}`, { method: 'DELETE' });
+    assert.equal(del.status, 204);
+    for (const method of ['GET', 'PATCH', 'DELETE']) {
+      const res = await fetch(`${reg.url}${location}`, { method, body: method === 'PATCH' ? 'x' : undefined });
+      assert.equal(res.status, 404, method);
+      assert.equal(await errorCode(res), 'BLOB_UPLOAD_UNKNOWN', method);
+    }
+  });
+
+  test('unknown or malformed upload ids, and a session used from another repository, are BLOB_UPLOAD_UNKNOWN', async () => {
+    const location = await startSession(reg.url, 'up/mine');
+    const uuid = location.split('/').pop();
+    for (const path of [`/v2/up/mine/blobs/uploads/00000000-0000-0000-0000-000000000000`, `/v2/up/mine/blobs/uploads/not-a-uuid`, `/v2/up/theirs/blobs/uploads/${uuid}`]) {
+      const res = await fetch(`${reg.url}${path}`);
+      assert.equal(res.status, 404, path);
+      assert.equal(await errorCode(res), 'BLOB_UPLOAD_UNKNOWN', path);
+    }
+  });
+
+  test('Content-Length that disagrees with Content-Range is 400 SIZE_INVALID', async () => {
+    const location = await startSession(reg.url, 'up/size');
+    const res = await fetch(`${reg.url}${location}`, { method: 'PATCH', body: Buffer.from('12345'), headers: { 'Content-Range': '0-9' } });
+    assert.equal(res.status, 400);
+    assert.equal(await errorCode(res), 'SIZE_INVALID');
+  });
+});
+
+test('an upload resumes after the registry restarts on the same root', async () => {
+  const dir = await makeTempDir('berth-registry-resume-');
+  const root = join(dir, 'root');
+  let server = await startRegistry({ addr: '127.0.0.1:0', root });
+  try {
+    const blob = randomBytes(500_000);
+    const location = await startSession(server.url, 'up/resume');
+    assert.equal((await patch(server.url, location, blob.subarray(0, 300_000), 0)).status, 202);
+    await server.close();
+
+    server = await startRegistry({ addr: '127.0.0.1:0', root });
+    const status = await fetch(`${server.url}${location}`);
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), '0-299999');
+    assert.equal((await patch(server.url, location, blob.subarray(300_000), 300_000)).status, 202);
+    const put = await fetch(`${server.url}${location}?digest=${sha256(blob)}`, { method: 'PUT' });
+    assert.equal(put.status, 201);
+    const get = await fetch(`${server.url}/v2/up/resume/blobs/${sha256(blob)}`);
+    assert.ok(Buffer.from(await get.arrayBuffer()).equals(blob));
+  } finally {
+    await server.close();
+    await removeTempDir(dir);
+  }
+});
