@@ -1,0 +1,571 @@
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, constants as fsc, lchown, link, lutimes, mkdir, open, readdir, readlink, symlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BerthError } from '../common/errors.ts';
+import type { Digest } from '../content/types.ts';
+import { decompressStream, type Compression } from '../archive/compression.ts';
+import { readTar, type TarHeader } from '../archive/tar.ts';
+import {
+  OVERLAY_OPAQUE_XATTR, isOpaqueDir, isWhiteoutStat, lstatOrNull, mknodBatch, readXattrs, removePath, writeXattrs,
+  type NodeSpec,
+} from './fs-util.ts';
+
+/**
+ * Unpack one layer (an OCI changeset tar, possibly compressed) into a
+ * directory, with OCI whiteout semantics and without ever writing outside it.
+ *
+ * Two targets:
+ * - whiteouts 'delete': the target is a full tree (the copying snapshotter's
+ *   copy of the parent); `.wh.x` deletes x, `.wh..wh..opq` empties the dir of
+ *   everything not from this layer.
+ * - whiteouts 'overlay': the target is this layer's own empty directory (an
+ *   overlay lowerdir/upperdir); `.wh.x` becomes the char device 0/0 overlayfs
+ *   reads as a whiteout, and an opaque dir gets trusted.overlay.opaque=y.
+ *   Because the directory is independent of the layers below, it can be
+ *   unpacked before they are; the checks that need the lower layers (a
+ *   parent that is a symlink below, a hardlink to a file below, metadata of
+ *   implied parent dirs) are collected and run by finishLayer() once the
+ *   lowers are in place.
+ *
+ * Safety: entry paths are cleaned lexically (`..` that escapes is refused,
+ * absolute paths are rebased), and every parent directory is walked one
+ * component at a time with lstat: a symlink (or a non-directory) as a parent
+ * is refused, never followed. Files are created with O_EXCL, so a symlink
+ * at the final component is never followed either.
+ */
+export type WhiteoutMode = 'overlay' | 'delete';
+
+export interface UnpackOptions {
+  /** Existing directory to unpack into. */
+  target: string;
+  whiteouts: WhiteoutMode;
+  /** Layer name for error messages (its digest). */
+  layer?: string;
+  /** Media type of the blob, for messages; the codec is detected from the bytes. */
+  mediaType?: string;
+  /** Uncompressed bytes seen so far (progress). */
+  onBytes?: (uncompressedBytes: number) => void;
+}
+
+export interface UnpackResult {
+  /** sha256 of the uncompressed tar: the layer's diffID. */
+  diffId: Digest;
+  /** Uncompressed size in bytes. */
+  size: number;
+  compression: Compression;
+  entries: number;
+  /** Work that needs the lower layers (overlay mode); run it with finishLayer(). */
+  pending: PendingLowerChecks;
+}
+
+export interface PendingLowerChecks {
+  target: string;
+  layer: string;
+  /** Parent dirs this layer implies without an entry, parents first (relative paths). */
+  impliedDirs: string[];
+  /** Hardlinks whose target is not in this layer (relative paths). */
+  lowerLinks: Array<{ path: string; target: string }>;
+  /** mtimes of dirs, to restore after finishLayer touched their contents. */
+  dirTimes: Map<string, number>;
+}
+
+function unsafe(layer: string, entry: string, why: string): BerthError {
+  return new BerthError('BERTH_SNAPSHOT_UNSAFE_PATH', `layer ${layer}: entry "${entry}" ${why}; the layer is refused`, { status: 400, detail: { layer, entry } });
+}
+
+function badLayer(layer: string, entry: string, why: string): BerthError {
+  return new BerthError('BERTH_SNAPSHOT_BAD_LAYER', `layer ${layer}: entry "${entry}" ${why}`, { status: 400, detail: { layer, entry } });
+}
+
+/**
+ * Clean an entry path lexically: absolute paths are rebased on the target,
+ * `.` and empty components dropped, `..` resolved against the components
+ * before it; a `..` that would climb above the root is refused.
+ * Returns [] for the root itself.
+ */
+export function cleanEntryPath(name: string, layer: string): string[] {
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length === 0) throw unsafe(layer, name, 'climbs out of the layer root with ".."');
+      out.pop();
+      continue;
+    }
+    if (part.includes('\0')) throw unsafe(layer, name, 'contains a NUL byte');
+    out.push(part);
+  }
+  return out;
+}
+
+const SMALL_FILE = 256 * 1024;
+const MAX_INFLIGHT = 32;
+
+/** Unpack a layer stream into options.target. On error the target is left for the caller to discard. */
+export async function unpackLayer(source: Readable, options: UnpackOptions): Promise<UnpackResult> {
+  const u = new Unpacker(options);
+  const { compression, stream } = await decompressStream(source, options.mediaType ? { mediaType: options.mediaType } : {});
+  const hash = createHash('sha256');
+  let size = 0;
+  const onBytes = options.onBytes;
+  const hashed = (async function* () {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+      if (onBytes) onBytes(size);
+      yield chunk;
+    }
+  })();
+  let entries = 0;
+  try {
+    for await (const entry of readTar(hashed)) {
+      entries++;
+      await u.entry(entry.header, entry.body);
+    }
+    await u.finish();
+  } catch (err) {
+    await u.abort();
+    stream.destroy();
+    source.destroy();
+    if (err instanceof BerthError) throw err;
+    throw new BerthError('BERTH_SNAPSHOT_UNPACK', `layer ${u.layer}: unpack failed: ${(err as Error).message}`, { cause: err });
+  }
+  return { diffId: `sha256:${hash.digest('hex')}`, size, compression, entries, pending: u.pending() };
+}
+
+class Unpacker {
+  readonly layer: string;
+  private readonly target: string;
+  private readonly mode: WhiteoutMode;
+  /** Relative dirs known to be real directories in the target (checked or made by us). */
+  private readonly knownDirs = new Set<string>(['']);
+  /** Every path this layer created, and all their ancestors ("touched"). */
+  private readonly unpacked = new Set<string>();
+  private readonly touched = new Set<string>();
+  private readonly impliedDirs: string[] = [];
+  private readonly lowerLinks: Array<{ path: string; target: string }> = [];
+  private readonly dirTimes = new Map<string, number>();
+  /** Device nodes, fifos and whiteouts waiting for one batched mknod. */
+  private readonly nodes = new Map<string, { spec: NodeSpec; header: TarHeader | null }>();
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown = null;
+
+  constructor(options: UnpackOptions) {
+    this.target = options.target;
+    this.mode = options.whiteouts;
+    this.layer = options.layer ?? options.target;
+  }
+
+  pending(): PendingLowerChecks {
+    return { target: this.target, layer: this.layer, impliedDirs: this.impliedDirs, lowerLinks: this.lowerLinks, dirTimes: this.dirTimes };
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.target : join(this.target, rel);
+  }
+
+  private markTouched(rel: string): void {
+    this.unpacked.add(rel);
+    let p = rel;
+    while (p !== '' && !this.touched.has(p)) {
+      this.touched.add(p);
+      const slash = p.lastIndexOf('/');
+      p = slash < 0 ? '' : p.slice(0, slash);
+    }
+  }
+
+  /** Wait for background writes and make pending nodes: before anything that removes, replaces or links. */
+  private async barrier(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    if (this.failure) throw this.failure;
+    await this.flushNodes();
+  }
+
+  private async flushNodes(): Promise<void> {
+    if (this.nodes.size === 0) return;
+    const batch = [...this.nodes.values()];
+    this.nodes.clear();
+    await mknodBatch(batch.map((n) => n.spec));
+    for (const { spec, header } of batch) {
+      if (header) await this.applyMeta(spec.path, header, false);
+      else await lutimes(spec.path, 0, 0).catch(() => {}); // whiteouts: deterministic mtime, irrelevant to overlay
+    }
+  }
+
+  async abort(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Walk the parents of `parts` one by one, refusing symlinks and making missing dirs. */
+  private async ensureParents(parts: string[], name: string): Promise<void> {
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel === '' ? parts[i]! : `${rel}/${parts[i]}`;
+      if (this.knownDirs.has(rel)) continue;
+      this.nodes.delete(rel);
+      const st = await lstatOrNull(this.abs(rel));
+      if (st === null) {
+        await mkdir(this.abs(rel), { mode: 0o755 });
+        await chmod(this.abs(rel), 0o755);
+        this.impliedDirs.push(rel);
+        this.markTouched(rel);
+      } else if (st.isSymbolicLink()) {
+        throw unsafe(this.layer, name, `has a parent "${rel}" that is a symlink (a path through a symlink could write outside the snapshot)`);
+      } else if (!st.isDirectory()) {
+        if (this.mode === 'overlay' && isWhiteoutStat(st)) {
+          // a whiteout from earlier in this layer: the dir replaces it
+          await this.barrier();
+          await removePath(this.abs(rel));
+          await mkdir(this.abs(rel), { mode: 0o755 });
+          this.impliedDirs.push(rel);
+          this.markTouched(rel);
+        } else {
+          throw badLayer(this.layer, name, `has a parent "${rel}" that is not a directory`);
+        }
+      }
+      this.knownDirs.add(rel);
+    }
+  }
+
+  /** Remove whatever is at rel (not following symlinks) so an entry can take its place. */
+  private async clear(rel: string, st: Stats): Promise<void> {
+    await this.barrier();
+    await removePath(this.abs(rel));
+    if (st.isDirectory()) {
+      for (const d of [...this.knownDirs]) if (d === rel || d.startsWith(rel + '/')) this.knownDirs.delete(d);
+    }
+  }
+
+  async entry(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    if (this.failure) throw this.failure;
+    const parts = cleanEntryPath(h.name, this.layer);
+    const base = parts[parts.length - 1] ?? '';
+
+    if (base.startsWith('.wh.')) {
+      await this.whiteout(parts, h.name);
+      return;
+    }
+    if (parts.length === 0) {
+      if (h.type !== 'dir') throw badLayer(this.layer, h.name, 'names the layer root but is not a directory');
+      await this.applyMeta(this.target, h, true);
+      this.dirTimes.set('', h.mtime);
+      return;
+    }
+    await this.ensureParents(parts, h.name);
+    const rel = parts.join('/');
+    const path = this.abs(rel);
+    this.nodes.delete(rel);
+    const existing = await lstatOrNull(path);
+    if (existing && !(existing.isDirectory() && h.type === 'dir')) await this.clear(rel, existing);
+    this.markTouched(rel);
+
+    switch (h.type) {
+      case 'dir':
+        if (!existing || !existing.isDirectory()) await mkdir(path, { mode: 0o700 });
+        this.knownDirs.add(rel);
+        await this.applyMeta(path, h, true);
+        this.dirTimes.set(rel, h.mtime);
+        return;
+      case 'file':
+        await this.file(path, h, body);
+        return;
+      case 'symlink':
+        await symlink(h.linkname, path);
+        await this.applyMeta(path, h, false);
+        return;
+      case 'link':
+        await this.hardlink(rel, h);
+        return;
+      case 'char':
+      case 'block':
+      case 'fifo':
+        this.nodes.set(rel, { spec: { path, kind: h.type, major: h.devmajor, minor: h.devminor }, header: h });
+        return;
+    }
+  }
+
+  private async file(path: string, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    if (h.size <= SMALL_FILE) {
+      // Small files: read the body now, write in the background so parsing goes on.
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c);
+      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      while (this.inflight.size >= MAX_INFLIGHT) await Promise.race(this.inflight);
+      if (this.failure) throw this.failure;
+      const task = this.writeFile(path, h, [data]).catch((err) => { this.failure ??= err; });
+      this.inflight.add(task);
+      void task.finally(() => this.inflight.delete(task));
+      return;
+    }
+    await this.writeFile(path, h, body);
+  }
+
+  private async writeFile(path: string, h: TarHeader, body: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void> {
+    // O_EXCL: never follows a symlink planted at the final component.
+    const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    try {
+      let pos = 0;
+      for await (const chunk of body) {
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos);
+          off += bytesWritten;
+          pos += bytesWritten;
+        }
+      }
+      await chownIfRoot(() => fh.chown(h.uid, h.gid));
+      await fh.chmod(h.mode);
+      if (h.xattrs.size > 0) await writeXattrs(path, layerXattrs(h.xattrs), `layer ${this.layer}: entry "${h.name}"`);
+      await fh.utimes(h.mtime, h.mtime);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async hardlink(rel: string, h: TarHeader): Promise<void> {
+    const targetParts = cleanEntryPath(h.linkname, this.layer);
+    if (targetParts.length === 0) throw unsafe(this.layer, h.name, `is a hardlink to the layer root "${h.linkname}"`);
+    const targetRel = targetParts.join('/');
+    await this.barrier();
+    // The link target's parents must be real directories inside the tree too.
+    let parent = '';
+    for (let i = 0; i < targetParts.length - 1; i++) {
+      parent = parent === '' ? targetParts[i]! : `${parent}/${targetParts[i]}`;
+      const st = await lstatOrNull(this.abs(parent));
+      if (st?.isSymbolicLink()) throw unsafe(this.layer, h.name, `is a hardlink through a symlink "${parent}" (target "${h.linkname}")`);
+      if (st === null || !st.isDirectory()) {
+        if (this.mode === 'overlay') { this.lowerLinks.push({ path: rel, target: targetRel }); return; }
+        throw badLayer(this.layer, h.name, `is a hardlink to "${h.linkname}", which does not exist`);
+      }
+    }
+    const st = await lstatOrNull(this.abs(targetRel));
+    if (st === null || (this.mode === 'overlay' && isWhiteoutStat(st))) {
+      if (this.mode === 'overlay') { this.lowerLinks.push({ path: rel, target: targetRel }); return; }
+      throw badLayer(this.layer, h.name, `is a hardlink to "${h.linkname}", which does not exist`);
+    }
+    if (st.isDirectory()) throw badLayer(this.layer, h.name, `is a hardlink to a directory "${h.linkname}"`);
+    await link(this.abs(targetRel), this.abs(rel));
+  }
+
+  private async whiteout(parts: string[], name: string): Promise<void> {
+    const base = parts[parts.length - 1]!;
+    const dirParts = parts.slice(0, -1);
+    const dirRel = dirParts.join('/');
+    if (base === '.wh..wh..opq') {
+      await this.ensureParents([...dirParts, base], name);
+      if (this.mode === 'overlay') {
+        if (dirRel === '') throw badLayer(this.layer, name, 'marks the layer root opaque');
+        await writeXattrs(this.abs(dirRel), new Map([[OVERLAY_OPAQUE_XATTR, Buffer.from('y')]]), `layer ${this.layer}: entry "${name}"`);
+      } else {
+        await this.barrier();
+        await this.emptyExceptUnpacked(dirRel);
+      }
+      return;
+    }
+    if (base.startsWith('.wh..wh.')) return; // aufs metadata (.wh..wh.plnk etc.): not part of the filesystem
+    const victim = base.slice('.wh.'.length);
+    if (victim === '' || victim === '.' || victim === '..' || victim.includes('/')) {
+      throw unsafe(this.layer, name, 'is a whiteout for an invalid name');
+    }
+    await this.ensureParents(parts, name);
+    const rel = dirRel === '' ? victim : `${dirRel}/${victim}`;
+    // A whiteout hides lower layers only; what this layer itself put there stays.
+    if (this.unpacked.has(rel)) return;
+    if (this.mode === 'overlay') {
+      const st = await lstatOrNull(this.abs(rel));
+      if (st) await this.clear(rel, st);
+      this.nodes.set(rel, { spec: { path: this.abs(rel), kind: 'char', major: 0, minor: 0 }, header: null });
+    } else {
+      const st = await lstatOrNull(this.abs(rel));
+      if (st) await this.clear(rel, st);
+    }
+  }
+
+  /** Opaque dir in a full tree: remove every child not from this layer (recursing into dirs that hold this layer's entries). */
+  private async emptyExceptUnpacked(dirRel: string): Promise<void> {
+    const names = await readdir(this.abs(dirRel)).catch(() => [] as string[]);
+    for (const n of names) {
+      const rel = dirRel === '' ? n : `${dirRel}/${n}`;
+      if (!this.touched.has(rel)) {
+        const st = await lstatOrNull(this.abs(rel));
+        if (st) await this.clear(rel, st);
+        continue;
+      }
+      const st = await lstatOrNull(this.abs(rel));
+      if (st?.isDirectory()) await this.emptyExceptUnpacked(rel);
+    }
+  }
+
+  private async applyMeta(path: string, h: TarHeader, isDir: boolean): Promise<void> {
+    await chownIfRoot(() => lchown(path, h.uid, h.gid));
+    if (h.type !== 'symlink') await chmod(path, h.mode);
+    if (h.xattrs.size > 0) await writeXattrs(path, layerXattrs(h.xattrs), `layer ${this.layer}: entry "${h.name}"`);
+    if (!isDir) await lutimes(path, h.mtime, h.mtime);
+  }
+
+  /** Everything written, then directory mtimes deepest first (writing into a dir changes its mtime). */
+  async finish(): Promise<void> {
+    await this.barrier();
+    await restoreDirTimes(this.target, this.dirTimes);
+  }
+}
+
+async function restoreDirTimes(target: string, dirTimes: Map<string, number>): Promise<void> {
+  const dirs = [...dirTimes.keys()].sort((a, b) => depth(b) - depth(a));
+  for (const rel of dirs) {
+    const t = dirTimes.get(rel)!;
+    await lutimes(rel === '' ? target : join(target, rel), t, t);
+  }
+}
+
+function depth(rel: string): number {
+  if (rel === '') return 0;
+  let n = 1;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/** overlayfs's own xattrs from a layer would steer the kernel (redirects, metacopy): only berth sets those. */
+function layerXattrs(xattrs: Map<string, Buffer>): Map<string, Buffer> {
+  let filtered: Map<string, Buffer> | undefined;
+  for (const name of xattrs.keys()) {
+    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
+      filtered ??= new Map(xattrs);
+      filtered.delete(name);
+    }
+  }
+  return filtered ?? xattrs;
+}
+
+const IS_ROOT = process.getuid?.() === 0;
+async function chownIfRoot(fn: () => Promise<void>): Promise<void> {
+  if (IS_ROOT) {
+    await fn();
+    return;
+  }
+  // Unprivileged unpack (tests, rootless): ownership cannot be given away; keep ours.
+  await fn().catch(() => {});
+}
+
+// ---------------------------------------------------------------------------
+// Lower-layer checks for overlay-mode layers
+// ---------------------------------------------------------------------------
+
+type Lookup =
+  | { kind: 'missing' }
+  | { kind: 'entry'; path: string; stat: Stats }
+  | { kind: 'symlink-parent'; at: string }
+  | { kind: 'notdir-parent'; at: string };
+
+/**
+ * What overlayfs would show at `rel` for the stack `layers` (topmost first),
+ * walking component by component without following symlinks. Dirs in the
+ * top layer named in `transparent` (dirs a layer only implied) merge but do
+ * not hide what is below them, so a symlink below one is found.
+ */
+export async function mergedLookup(layers: string[], rel: string, transparent: Set<string> = new Set()): Promise<Lookup> {
+  const parts = rel.split('/').filter(Boolean);
+  let candidates = layers.map((_, i) => i);
+  let prefix = '';
+  for (let c = 0; c < parts.length; c++) {
+    prefix = prefix === '' ? parts[c]! : `${prefix}/${parts[c]}`;
+    const next: number[] = [];
+    let found: { idx: number; stat: Stats } | null = null;
+    for (const idx of candidates) {
+      const st = await lstatOrNull(join(layers[idx]!, prefix));
+      if (st === null) continue;
+      if (isWhiteoutStat(st)) break;
+      if (st.isDirectory()) {
+        if (idx === 0 && transparent.has(prefix)) {
+          next.push(idx);
+          // an implied dir that this layer made opaque hides the lowers' children (but not the lowers' dir itself)
+          if (c < parts.length - 1 && (await isOpaqueDir(join(layers[idx]!, prefix)))) break;
+          continue;
+        }
+        found ??= { idx, stat: st };
+        next.push(idx);
+        if (await isOpaqueDir(join(layers[idx]!, prefix))) break;
+        continue;
+      }
+      if (found === null) found = { idx, stat: st };
+      break;
+    }
+    const last = c === parts.length - 1;
+    if (found && !found.stat.isDirectory()) {
+      if (last) return { kind: 'entry', path: join(layers[found.idx]!, prefix), stat: found.stat };
+      return found.stat.isSymbolicLink() ? { kind: 'symlink-parent', at: prefix } : { kind: 'notdir-parent', at: prefix };
+    }
+    if (next.length === 0) return { kind: 'missing' };
+    if (last) {
+      const top = found ?? { idx: next[0]!, stat: (await lstatOrNull(join(layers[next[0]!]!, prefix)))! };
+      return { kind: 'entry', path: join(layers[top.idx]!, prefix), stat: top.stat };
+    }
+    candidates = next;
+  }
+  return { kind: 'missing' };
+}
+
+/**
+ * The second half of an overlay-mode unpack, once the lower layers are
+ * complete: refuse a layer that writes through a symlink of a lower layer,
+ * give implied parent dirs the metadata of the dir they merge with (so the
+ * merged view keeps the lower dir's mode and owner), and materialise
+ * hardlinks to lower files as copies (layer dirs are independent).
+ * `lowers` are the lower layer dirs, topmost first.
+ */
+export async function finishLayer(pending: PendingLowerChecks, lowers: string[]): Promise<void> {
+  if (pending.impliedDirs.length === 0 && pending.lowerLinks.length === 0) return;
+  const layers = [pending.target, ...lowers];
+  const implied = new Set(pending.impliedDirs);
+  for (const rel of pending.impliedDirs) {
+    const r = await mergedLookup(layers, rel, implied);
+    if (r.kind === 'symlink-parent' || (r.kind === 'entry' && r.stat.isSymbolicLink())) {
+      const at = r.kind === 'symlink-parent' ? r.at : rel;
+      throw unsafe(pending.layer, rel, `goes through "${at}", a symlink in a lower layer (a path through a symlink could write outside the snapshot)`);
+    }
+    if (r.kind === 'notdir-parent' || (r.kind === 'entry' && !r.stat.isDirectory())) {
+      throw badLayer(pending.layer, rel, 'has a parent that is not a directory in the lower layers');
+    }
+    if (r.kind === 'entry' && r.path !== join(pending.target, rel)) {
+      const dst = join(pending.target, rel);
+      await chownIfRoot(() => lchown(dst, r.stat.uid, r.stat.gid));
+      await chmod(dst, r.stat.mode & 0o7777);
+      pending.dirTimes.set(rel, r.stat.mtimeMs / 1000);
+    }
+  }
+  for (const { path, target } of pending.lowerLinks) {
+    const r = await mergedLookup(layers, target, implied);
+    if (r.kind === 'symlink-parent') throw unsafe(pending.layer, path, `is a hardlink through "${r.at}", a symlink in a lower layer`);
+    if (r.kind !== 'entry') throw badLayer(pending.layer, path, `is a hardlink to "${target}", which exists in no layer`);
+    if (r.stat.isDirectory()) throw badLayer(pending.layer, path, `is a hardlink to a directory "${target}"`);
+    const dst = join(pending.target, path);
+    await copyEntry(r.path, r.stat, dst);
+  }
+  await restoreDirTimes(pending.target, pending.dirTimes);
+}
+
+/** Copy one non-directory with its metadata (for hardlinks into a lower layer). */
+async function copyEntry(src: string, st: Stats, dst: string): Promise<void> {
+  if (st.isSymbolicLink()) {
+    await symlink(await readlink(src), dst);
+  } else if (st.isFile()) {
+    await copyFile(src, dst, fsc.COPYFILE_EXCL);
+  } else {
+    const kind = st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : 'fifo';
+    await mknodBatch([{ path: dst, kind, major: Math.floor(st.rdev / 256) & 0xfff, minor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00) }]);
+  }
+  await chownIfRoot(() => lchown(dst, st.uid, st.gid));
+  if (!st.isSymbolicLink()) await chmod(dst, st.mode & 0o7777);
+  const xattrs = await readXattrs(src);
+  if (xattrs.size > 0) await writeXattrs(dst, layerXattrs(xattrs), dst);
+  await lutimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
+}
+
+/** Unpack and finish in one go, for when the lower layers are already complete. */
+export async function applyLayer(source: Readable, options: UnpackOptions & { lowers?: string[] }): Promise<UnpackResult> {
+  const result = await unpackLayer(source, options);
+  if (options.whiteouts === 'overlay') await finishLayer(result.pending, options.lowers ?? []);
+  return result;
+}
