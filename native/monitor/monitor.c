@@ -1,0 +1,616 @@
+/*
+ * berth-monitor: the small process that stays with one container for its
+ * whole life (what conmon is to podman). It holds the container's stdio,
+ * writes the log in Docker's json-file format with rotation, serves attach
+ * clients, reaps the container and records its exit status. It outlives
+ * berthd, so containers survive a daemon restart.
+ *
+ * No policy here: berthd decides everything and passes it as flags.
+ *
+ *   berth-monitor --dir DIR [--log FILE --log-max-size BYTES --log-max-files N]
+ *                 [--stdin] [--stdin-once] [--tty] [--pid-file FILE] -- CMD ARGS...
+ *
+ * CMD is either the container process itself, or (with --pid-file) a launcher
+ * that starts the container detached, writes its pid to FILE and exits; the
+ * container is then reparented to us because we are a child subreaper.
+ * With --tty, CMD is given `--console-socket DIR/console.sock` semantics: we
+ * listen there and receive the pty master with SCM_RIGHTS.
+ *
+ * fd 3, when open, is a duplex channel to berthd (lines):
+ *   monitor -> "listening\n"      sockets are up; attach clients may connect
+ *   berthd  -> "start\n"          run CMD now
+ *   monitor -> "started PID\n" or "error MESSAGE\n", then fd 3 is closed.
+ * Without fd 3 the monitor starts CMD at once.
+ *
+ * DIR/attach.sock: each client receives the output framed as Docker's
+ * multiplexed stream (8-byte header: stream, 0, 0, 0, u32 big-endian length)
+ * and may write raw bytes that go to the container's stdin.
+ * DIR/control.sock: line commands "resize ROWS COLS", "close-stdin"; every
+ * connection is closed when the container has exited, which is how berthd
+ * learns of the exit (then it reads DIR/exit.json).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 32
+#define BUF_SIZE 32768
+/* Docker splits log lines longer than this into several entries. */
+#define LOG_LINE_MAX 16384
+
+enum { STREAM_STDIN = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
+
+struct options {
+  const char *dir;
+  const char *log_path;
+  long long log_max_size;
+  int log_max_files;
+  int keep_stdin;
+  int stdin_once;
+  int tty;
+  const char *pid_file;
+  char **cmd;
+};
+
+struct log_writer {
+  int fd;
+  long long size;
+  /* Partial line per stream, flushed at newline or LOG_LINE_MAX. */
+  char partial[3][LOG_LINE_MAX];
+  size_t partial_len[3];
+};
+
+struct client {
+  int fd;
+  int is_control;
+  char line[128];
+  size_t line_len;
+};
+
+static struct options opt = { .log_max_size = 10 * 1024 * 1024, .log_max_files = 3 };
+static struct log_writer logw = { .fd = -1 };
+static struct client clients[MAX_CLIENTS];
+static int attach_listen = -1, control_listen = -1, console_listen = -1;
+static int out_fd = -1, err_fd = -1, stdin_fd = -1, pty_fd = -1;
+static int sync_fd = -1;
+static pid_t container_pid = -1;
+static int stdin_attached_once = 0;
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+static void sync_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sync_line(const char *fmt, ...) {
+  if (sync_fd < 0) return;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = sizeof buf - 2;
+  /* Messages are one line: newlines inside would end them early. */
+  for (int i = 0; i < n; i++) if (buf[i] == '\n') buf[i] = ' ';
+  buf[n++] = '\n';
+  ssize_t w = write(sync_fd, buf, (size_t)n);
+  (void)w;
+}
+
+static void die(const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (sync_fd >= 0) sync_line("error %s", msg);
+  else fprintf(stderr, "berth-monitor: %s\n", msg);
+  _exit(125);
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void path_in_dir(char *out, size_t cap, const char *name) {
+  if ((size_t)snprintf(out, cap, "%s/%s", opt.dir, name) >= cap) die("path too long: %s/%s", opt.dir, name);
+}
+
+/* ---------- json-file log ---------- */
+
+static void format_time(char *out, size_t cap) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  /* Fields are bounded by gmtime; clamp so the compiler can see it too. */
+  snprintf(out, cap, "%04u-%02u-%02uT%02u:%02u:%02u.%09luZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+           (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+           (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned long)ts.tv_nsec % 1000000000ul);
+}
+
+static void log_open(void) {
+  if (!opt.log_path) return;
+  logw.fd = open(opt.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (logw.fd < 0) die("open log %s: %s", opt.log_path, strerror(errno));
+  struct stat st;
+  logw.size = fstat(logw.fd, &st) == 0 ? st.st_size : 0;
+}
+
+/* log -> log.1 -> ... -> log.(max-1); the oldest falls off. */
+static void log_rotate(void) {
+  if (opt.log_max_files <= 1) {
+    if (ftruncate(logw.fd, 0) == 0) logw.size = 0;
+    return;
+  }
+  char from[PATH_MAX], to[PATH_MAX];
+  for (int i = opt.log_max_files - 1; i >= 1; i--) {
+    if (i == 1) snprintf(from, sizeof from, "%s", opt.log_path);
+    else snprintf(from, sizeof from, "%s.%d", opt.log_path, i - 1);
+    snprintf(to, sizeof to, "%s.%d", opt.log_path, i);
+    rename(from, to);
+  }
+  close(logw.fd);
+  logw.fd = -1;
+  log_open();
+}
+
+static size_t json_escape(char *out, const char *in, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)in[i];
+    switch (c) {
+      case '"': out[o++] = '\\'; out[o++] = '"'; break;
+      case '\\': out[o++] = '\\'; out[o++] = '\\'; break;
+      case '\n': out[o++] = '\\'; out[o++] = 'n'; break;
+      case '\r': out[o++] = '\\'; out[o++] = 'r'; break;
+      case '\t': out[o++] = '\\'; out[o++] = 't'; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out[o++] = '\\'; out[o++] = 'u'; out[o++] = '0'; out[o++] = '0';
+          out[o++] = hex[c >> 4]; out[o++] = hex[c & 15];
+        } else {
+          /* Bytes >= 0x80 pass through; invalid UTF-8 is the container's. */
+          out[o++] = (char)c;
+        }
+    }
+  }
+  return o;
+}
+
+static void log_entry(int stream, const char *data, size_t len) {
+  if (logw.fd < 0) return;
+  static char line[LOG_LINE_MAX * 6 + 128];
+  char ts[40];
+  format_time(ts, sizeof ts);
+  size_t o = 0;
+  o += (size_t)snprintf(line, sizeof line, "{\"log\":\"");
+  o += json_escape(line + o, data, len);
+  o += (size_t)snprintf(line + o, sizeof line - o, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n",
+                        stream == STREAM_STDERR ? "stderr" : "stdout", ts);
+  if (opt.log_max_size > 0 && logw.size > 0 && logw.size + (long long)o > opt.log_max_size) log_rotate();
+  if (logw.fd >= 0 && write_all(logw.fd, line, o) == 0) logw.size += (long long)o;
+}
+
+static void log_data(int stream, const char *data, size_t len) {
+  char *part = logw.partial[stream];
+  size_t *plen = &logw.partial_len[stream];
+  for (size_t i = 0; i < len; i++) {
+    part[(*plen)++] = data[i];
+    if (data[i] == '\n' || *plen == LOG_LINE_MAX) {
+      log_entry(stream, part, *plen);
+      *plen = 0;
+    }
+  }
+}
+
+static void log_flush(void) {
+  for (int s = 1; s <= 2; s++) {
+    if (logw.partial_len[s] > 0) log_entry(s, logw.partial[s], logw.partial_len[s]);
+    logw.partial_len[s] = 0;
+  }
+}
+
+/* ---------- sockets and clients ---------- */
+
+static int listen_unix(const char *name) {
+  char path[PATH_MAX];
+  path_in_dir(path, sizeof path, name);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof addr.sun_path) die("socket path too long: %s", path);
+  strcpy(addr.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) die("socket: %s", strerror(errno));
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind %s: %s", path, strerror(errno));
+  chmod(path, 0600);
+  if (listen(fd, 16) < 0) die("listen %s: %s", path, strerror(errno));
+  return fd;
+}
+
+static void add_client(int listen_fd, int is_control) {
+  int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd < 0) return;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (clients[i].fd == 0) {
+      clients[i] = (struct client){ .fd = fd, .is_control = is_control };
+      return;
+    }
+  }
+  close(fd); /* full */
+}
+
+static void drop_client(struct client *c) {
+  close(c->fd);
+  if (!c->is_control && opt.stdin_once && stdin_fd >= 0) {
+    /* --stdin-once: the first attached client's end closes stdin (Docker's StdinOnce). */
+    close(stdin_fd);
+    stdin_fd = -1;
+  }
+  *c = (struct client){ 0 };
+}
+
+static void broadcast(int stream, const char *data, size_t len) {
+  unsigned char hdr[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                           (unsigned char)(len >> 8), (unsigned char)len };
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &clients[i];
+    if (c->fd == 0 || c->is_control) continue;
+    /* A client that cannot keep up is dropped rather than stall the container. */
+    int flags = fcntl(c->fd, F_GETFL);
+    fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+    struct timeval tv = { .tv_sec = 5 };
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int bad = write_all(c->fd, hdr, sizeof hdr) < 0 || write_all(c->fd, data, len) < 0;
+    fcntl(c->fd, F_SETFL, flags);
+    if (bad) drop_client(c);
+  }
+}
+
+static void handle_output(int fd, int stream) {
+  char buf[BUF_SIZE];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n <= 0) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    /* EOF (or EIO on a pty whose slave closed). */
+    close(fd);
+    if (fd == out_fd) out_fd = -1;
+    if (fd == err_fd) err_fd = -1;
+    if (fd == pty_fd) pty_fd = -1;
+    return;
+  }
+  log_data(stream, buf, (size_t)n);
+  broadcast(stream, buf, (size_t)n);
+}
+
+static void handle_control_line(const char *line) {
+  int rows, cols;
+  if (sscanf(line, "resize %d %d", &rows, &cols) == 2) {
+    if (pty_fd >= 0) {
+      struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+      ioctl(pty_fd, TIOCSWINSZ, &ws);
+    }
+  } else if (strcmp(line, "close-stdin") == 0) {
+    if (stdin_fd >= 0 && stdin_fd != pty_fd) {
+      close(stdin_fd);
+      stdin_fd = -1;
+    } else if (pty_fd >= 0) {
+      /* EOF on a terminal is ^D. */
+      char eot = 4;
+      ssize_t w = write(pty_fd, &eot, 1);
+      (void)w;
+    }
+  }
+}
+
+static void handle_client_input(struct client *c) {
+  char buf[BUF_SIZE];
+  ssize_t n = read(c->fd, buf, sizeof buf);
+  if (n <= 0) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    drop_client(c);
+    return;
+  }
+  if (c->is_control) {
+    for (ssize_t i = 0; i < n; i++) {
+      if (buf[i] == '\n' || c->line_len == sizeof c->line - 1) {
+        c->line[c->line_len] = 0;
+        handle_control_line(c->line);
+        c->line_len = 0;
+      } else {
+        c->line[c->line_len++] = buf[i];
+      }
+    }
+    return;
+  }
+  int target = opt.tty ? pty_fd : stdin_fd;
+  if (target >= 0) {
+    stdin_attached_once = 1;
+    if (write_all(target, buf, (size_t)n) < 0 && target == stdin_fd) {
+      close(stdin_fd);
+      stdin_fd = -1;
+    }
+  }
+}
+
+/* ---------- console socket (tty mode) ---------- */
+
+static int receive_pty(int listen_fd) {
+  int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (conn < 0) return -1;
+  char byte;
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+  close(conn);
+  if (n < 0) return -1;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+/* ---------- exit status ---------- */
+
+static void write_exit(int status) {
+  char path[PATH_MAX], tmp[PATH_MAX], ts[40], body[256];
+  path_in_dir(path, sizeof path, "exit.json");
+  path_in_dir(tmp, sizeof tmp, ".exit.json.tmp");
+  format_time(ts, sizeof ts);
+  int code = 0, sig = 0;
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) { sig = WTERMSIG(status); code = 128 + sig; }
+  int n = snprintf(body, sizeof body, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\"}\n", code, sig, ts);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  if (write_all(fd, body, (size_t)n) == 0 && fsync(fd) == 0) rename(tmp, path);
+  close(fd);
+}
+
+static pid_t read_pid_file(const char *path) {
+  char buf[32] = { 0 };
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  long v = strtol(buf, NULL, 10);
+  return v > 0 ? (pid_t)v : -1;
+}
+
+/* ---------- start ---------- */
+
+static void wait_for_start(void) {
+  if (sync_fd < 0) return;
+  sync_line("listening");
+  char buf[64];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(sync_fd, buf + len, sizeof buf - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(125); /* berthd went away before asking us to start */
+    len += (size_t)n;
+    buf[len] = 0;
+    if (strchr(buf, '\n')) break;
+    if (len == sizeof buf - 1) die("bad start line from berthd");
+  }
+  if (strncmp(buf, "start\n", 6) != 0) die("expected \"start\" from berthd, got \"%s\"", buf);
+}
+
+static void start_command(void) {
+  int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+  if (!opt.tty) {
+    if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+    if (opt.keep_stdin && pipe2(in_pipe, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+  }
+  pid_t pid = fork();
+  if (pid < 0) die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    int in = in_pipe[0] >= 0 ? in_pipe[0] : devnull;
+    int out = out_pipe[1] >= 0 ? out_pipe[1] : devnull;
+    int err = err_pipe[1] >= 0 ? err_pipe[1] : devnull;
+    /* In tty mode the launcher's own stderr carries its errors to our log. */
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(125);
+    if (opt.tty && logw.fd >= 0) dup2(logw.fd, 2);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(opt.cmd[0], opt.cmd);
+    dprintf(2, "berth-monitor: exec %s: %s\n", opt.cmd[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  if (in_pipe[0] >= 0) { close(in_pipe[0]); stdin_fd = in_pipe[1]; fcntl(stdin_fd, F_SETFL, O_NONBLOCK); }
+  if (out_pipe[1] >= 0) { close(out_pipe[1]); out_fd = out_pipe[0]; }
+  if (err_pipe[1] >= 0) { close(err_pipe[1]); err_fd = err_pipe[0]; }
+
+  if (opt.pid_file) {
+    /* A launcher: wait for it; it exits once the container is running. While
+     * waiting, take the pty it hands us over the console socket. */
+    int status;
+    for (;;) {
+      if (opt.tty && pty_fd < 0) {
+        struct pollfd p = { .fd = console_listen, .events = POLLIN };
+        if (poll(&p, 1, 50) > 0) pty_fd = receive_pty(console_listen);
+      }
+      pid_t w = waitpid(pid, &status, opt.tty && pty_fd < 0 ? WNOHANG : 0);
+      if (w == pid) break;
+      if (w < 0 && errno != EINTR) die("wait for launcher: %s", strerror(errno));
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      if (WIFEXITED(status)) die("launcher exited with status %d", WEXITSTATUS(status));
+      die("launcher killed by signal %d", WTERMSIG(status));
+    }
+    container_pid = read_pid_file(opt.pid_file);
+    if (container_pid <= 0) die("launcher wrote no pid to %s", opt.pid_file);
+  } else {
+    container_pid = pid;
+  }
+  if (opt.tty) stdin_fd = -1;
+  sync_line("started %d", (int)container_pid);
+  if (sync_fd >= 0) { close(sync_fd); sync_fd = -1; }
+}
+
+/* ---------- main loop ---------- */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: berth-monitor --dir DIR [--log FILE] [--log-max-size BYTES] [--log-max-files N]\n"
+          "                     [--stdin] [--stdin-once] [--tty] [--pid-file FILE] -- CMD [ARGS...]\n");
+  exit(125);
+}
+
+static void parse_args(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (strcmp(a, "--stdin") == 0) opt.keep_stdin = 1;
+    else if (strcmp(a, "--stdin-once") == 0) opt.stdin_once = 1;
+    else if (strcmp(a, "--tty") == 0) opt.tty = 1;
+    else if (i + 1 < argc && strcmp(a, "--dir") == 0) opt.dir = argv[++i];
+    else if (i + 1 < argc && strcmp(a, "--log") == 0) opt.log_path = argv[++i];
+    else if (i + 1 < argc && strcmp(a, "--log-max-size") == 0) opt.log_max_size = atoll(argv[++i]);
+    else if (i + 1 < argc && strcmp(a, "--log-max-files") == 0) opt.log_max_files = atoi(argv[++i]);
+    else if (i + 1 < argc && strcmp(a, "--pid-file") == 0) opt.pid_file = argv[++i];
+    else usage();
+  }
+  if (!opt.dir || i >= argc) usage();
+  opt.cmd = &argv[i];
+}
+
+int main(int argc, char **argv) {
+  parse_args(argc, argv);
+  if (fcntl(3, F_GETFD) >= 0) {
+    sync_fd = 3;
+    fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  /* Detached launchers leave the container to us: we reap it. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  /* Termination of berthd must not take us along. */
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+
+  log_open();
+  attach_listen = listen_unix("attach.sock");
+  control_listen = listen_unix("control.sock");
+  if (opt.tty) console_listen = listen_unix("console.sock");
+  {
+    char path[PATH_MAX], body[32];
+    path_in_dir(path, sizeof path, "monitor.pid");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      int n = snprintf(body, sizeof body, "%d\n", (int)getpid());
+      if (write_all(fd, body, (size_t)n) < 0) die("write %s", path);
+      close(fd);
+    }
+  }
+
+  wait_for_start();
+  /* Attach clients that connected before the start are accepted now, so
+   * they see output from the first byte. */
+  for (;;) {
+    struct pollfd p = { .fd = attach_listen, .events = POLLIN };
+    if (poll(&p, 1, 0) <= 0) break;
+    add_client(attach_listen, 0);
+  }
+  start_command();
+
+  int exited = 0, exit_status = 0;
+  struct timespec exit_seen = { 0 };
+  for (;;) {
+    /* Reap everything; remember the container's own status. */
+    for (;;) {
+      int status;
+      pid_t w = waitpid(-1, &status, WNOHANG);
+      if (w <= 0) break;
+      if (w == container_pid) {
+        exited = 1;
+        exit_status = status;
+        clock_gettime(CLOCK_MONOTONIC, &exit_seen);
+      }
+    }
+    int outputs_open = out_fd >= 0 || err_fd >= 0 || pty_fd >= 0;
+    if (exited) {
+      /* Drain what is left, but not forever: a daemonised grandchild may
+       * hold the pipe open. */
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long ms = (now.tv_sec - exit_seen.tv_sec) * 1000 + (now.tv_nsec - exit_seen.tv_nsec) / 1000000;
+      if (!outputs_open || ms > 500) break;
+    }
+    struct pollfd fds[8 + MAX_CLIENTS];
+    int nfds = 0, idx_out = -1, idx_err = -1, idx_pty = -1, idx_attach, idx_control, idx_client0;
+    if (out_fd >= 0) { idx_out = nfds; fds[nfds++] = (struct pollfd){ .fd = out_fd, .events = POLLIN }; }
+    if (err_fd >= 0) { idx_err = nfds; fds[nfds++] = (struct pollfd){ .fd = err_fd, .events = POLLIN }; }
+    if (pty_fd >= 0) { idx_pty = nfds; fds[nfds++] = (struct pollfd){ .fd = pty_fd, .events = POLLIN }; }
+    idx_attach = nfds; fds[nfds++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
+    idx_control = nfds; fds[nfds++] = (struct pollfd){ .fd = control_listen, .events = POLLIN };
+    idx_client0 = nfds;
+    int client_index[MAX_CLIENTS];
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      if (clients[i].fd == 0) continue;
+      client_index[nfds - idx_client0] = i;
+      fds[nfds++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+    }
+    /* SIGCHLD would interrupt poll only if handled; a short timeout keeps
+     * reaping prompt without a signal handler. */
+    int r = poll(fds, (nfds_t)nfds, exited ? 50 : 100);
+    if (r < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+    if (r <= 0) continue;
+    if (idx_out >= 0 && fds[idx_out].revents) handle_output(out_fd, STREAM_STDOUT);
+    if (idx_err >= 0 && fds[idx_err].revents) handle_output(err_fd, STREAM_STDERR);
+    if (idx_pty >= 0 && fds[idx_pty].revents) handle_output(pty_fd, STREAM_STDOUT);
+    if (fds[idx_attach].revents & POLLIN) add_client(attach_listen, 0);
+    if (fds[idx_control].revents & POLLIN) add_client(control_listen, 1);
+    for (int k = idx_client0; k < nfds; k++) {
+      if (!fds[k].revents) continue;
+      struct client *c = &clients[client_index[k - idx_client0]];
+      if (c->fd == fds[k].fd) handle_client_input(c);
+    }
+  }
+
+  log_flush();
+  write_exit(exit_status);
+  if (logw.fd >= 0) fsync(logw.fd);
+  char path[PATH_MAX];
+  path_in_dir(path, sizeof path, "attach.sock");
+  unlink(path);
+  path_in_dir(path, sizeof path, "control.sock");
+  unlink(path);
+  if (opt.tty) { path_in_dir(path, sizeof path, "console.sock"); unlink(path); }
+  for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i].fd) close(clients[i].fd);
+  return 0;
+}

@@ -1,0 +1,207 @@
+/**
+ * The berthd side of berth-monitor (native/monitor/monitor.c): start one per
+ * container, talk to it over its sockets, and learn of the container's exit
+ * even across a berthd restart (the monitor outlives us; we reconnect).
+ */
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { BerthError } from '../common/errors.ts';
+
+export interface MonitorOptions {
+  /** The container's state directory: sockets, monitor.pid and exit.json go here. */
+  dir: string;
+  /** json-file log; omitted for exec sessions whose output only goes to attach clients. */
+  log?: { path: string; maxSize: number; maxFiles: number };
+  /** Keep the container's stdin open as a pipe fed by attach clients. */
+  stdin?: boolean;
+  /** Close stdin when the first attach client detaches (Docker's StdinOnce). */
+  stdinOnce?: boolean;
+  /** The command receives a pty over DIR/console.sock instead of pipes. */
+  tty?: boolean;
+  /** When set, the command is a launcher that writes the container pid here and exits. */
+  pidFile?: string;
+  command: string[];
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  /** Signal that killed the process, 0 when it exited normally. */
+  signal: number;
+  finishedAt: string;
+}
+
+export interface StartedMonitor {
+  monitorPid: number;
+  containerPid: number;
+}
+
+/** Where the monitor binary is: next to the bundle in dist/, or in native/build from source. */
+export function monitorBinary(): string {
+  const override = process.env.BERTH_MONITOR;
+  if (override) return override;
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [resolve(here, '../native/build/berth-monitor'), resolve(here, '../../native/build/berth-monitor')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new BerthError('BERTH_MONITOR_MISSING', 'berth-monitor is not built: run scripts/setup.sh (it builds native/)');
+}
+
+export function monitorArgs(opts: MonitorOptions): string[] {
+  const args = ['--dir', opts.dir];
+  if (opts.log) {
+    args.push('--log', opts.log.path, '--log-max-size', String(opts.log.maxSize), '--log-max-files', String(opts.log.maxFiles));
+  }
+  if (opts.stdin) args.push('--stdin');
+  if (opts.stdinOnce) args.push('--stdin-once');
+  if (opts.tty) args.push('--tty');
+  if (opts.pidFile) args.push('--pid-file', opts.pidFile);
+  args.push('--', ...opts.command);
+  return args;
+}
+
+/**
+ * A monitor that is up and listening but has not started its command yet,
+ * so attach clients can connect first and see every byte of output.
+ */
+export interface PendingMonitor {
+  monitorPid: number;
+  /** Start the command; resolves with the container pid once it runs. */
+  start(): Promise<StartedMonitor>;
+  /** Give up without starting (the monitor exits). */
+  cancel(): void;
+}
+
+/** Spawn a monitor and wait until its sockets are up. */
+export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
+  const child = spawn(monitorBinary(), monitorArgs(opts), {
+    // fd 3 is a socketpair: the monitor's start handshake with us.
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const sync = child.stdio[3] as Socket;
+  const stderr: Buffer[] = [];
+  child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+  // The monitor must not be tied to our lifetime.
+  child.unref();
+  (child.stderr as Socket).unref?.();
+
+  let buffered = '';
+  const lines: string[] = [];
+  const waiters: Array<(line: string | undefined) => void> = [];
+  let ended = false;
+  sync.setEncoding('utf8');
+  sync.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const w = waiters.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  const onEnd = () => {
+    ended = true;
+    for (const w of waiters.splice(0)) w(undefined);
+  };
+  sync.on('end', onEnd);
+  sync.on('close', onEnd);
+  sync.on('error', onEnd);
+  const nextLine = () =>
+    new Promise<string | undefined>((res) => {
+      const l = lines.shift();
+      if (l !== undefined) res(l);
+      else if (ended) res(undefined);
+      else waiters.push(res);
+    });
+
+  const failure = (line: string | undefined, stage: string) => {
+    const detail = line?.startsWith('error ') ? line.slice(6) : Buffer.concat(stderr).toString().trim() || 'monitor exited';
+    return new BerthError('BERTH_MONITOR_FAILED', `${stage}: ${detail}`);
+  };
+
+  return nextLine().then((line) => {
+    if (line !== 'listening') {
+      sync.destroy();
+      throw failure(line, 'starting the container monitor');
+    }
+    return {
+      monitorPid: child.pid!,
+      async start() {
+        sync.write('start\n');
+        const started = await nextLine();
+        sync.destroy();
+        const m = started?.match(/^started (\d+)$/);
+        if (!m) throw failure(started, 'starting the container');
+        return { monitorPid: child.pid!, containerPid: Number(m[1]) };
+      },
+      cancel() {
+        sync.destroy();
+      },
+    };
+  });
+}
+
+/** Connect to a monitor's control socket; resolves false if the monitor is gone. */
+export function connectControl(dir: string): Promise<Socket | undefined> {
+  return new Promise((res) => {
+    const sock = connect(join(dir, 'control.sock'));
+    sock.once('connect', () => res(sock));
+    sock.once('error', () => res(undefined));
+  });
+}
+
+/**
+ * Resolves when the container has exited: the monitor closes every control
+ * connection when it is done. Works for monitors started by an earlier berthd.
+ */
+export async function watchExit(dir: string): Promise<ExitStatus> {
+  const sock = await connectControl(dir);
+  if (sock) {
+    await new Promise<void>((res) => {
+      sock.on('close', () => res());
+      sock.on('error', () => res());
+      sock.resume();
+    });
+  }
+  const status = await readExitStatus(dir);
+  if (!status) {
+    // The monitor died without writing a status (killed with -9): the
+    // container's fate is unknown; Docker reports such containers as exited 255.
+    return { exitCode: 255, signal: 0, finishedAt: new Date().toISOString() };
+  }
+  return status;
+}
+
+export async function readExitStatus(dir: string): Promise<ExitStatus | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'exit.json'), 'utf8')) as ExitStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function sendControl(dir: string, line: string): Promise<void> {
+  const sock = await connectControl(dir);
+  if (!sock) throw new BerthError('BERTH_CONTAINER_NOT_RUNNING', 'the container is not running', { status: 409 });
+  await new Promise<void>((res) => sock.end(line + '\n', () => res()));
+}
+
+export const resizeTty = (dir: string, rows: number, cols: number) => sendControl(dir, `resize ${rows} ${cols}`);
+export const closeStdin = (dir: string) => sendControl(dir, 'close-stdin');
+
+/** Connect to the attach socket: output arrives in Docker's multiplexed framing, writes go to stdin. */
+export function attach(dir: string): Promise<Socket> {
+  return new Promise((res, rej) => {
+    const sock = connect(join(dir, 'attach.sock'));
+    sock.once('connect', () => res(sock));
+    sock.once('error', (err) =>
+      rej(new BerthError('BERTH_CONTAINER_NOT_RUNNING', `cannot attach: ${err.message}`, { status: 409 })),
+    );
+  });
+}

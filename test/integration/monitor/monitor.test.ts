@@ -1,0 +1,143 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
+import { spawnMonitor, watchExit, attach, closeStdin, readExitStatus } from '../../../src/container/monitor.ts';
+
+const BB = '/bin/busybox';
+const dirs: string[] = [];
+async function dir() {
+  const d = await makeTempDir('berth-monitor-');
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await removeTempDir(d);
+});
+
+async function logLines(path: string) {
+  const text = await readFile(path, 'utf8');
+  return text.trim().split('\n').map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
+}
+
+/** Read Docker-multiplexed frames from a socket until it closes. */
+function collectFrames(sock: import('node:net').Socket): Promise<Array<{ stream: number; data: string }>> {
+  return new Promise((res) => {
+    let buf = Buffer.alloc(0);
+    const frames: Array<{ stream: number; data: string }> = [];
+    sock.on('data', (b: Buffer) => {
+      buf = Buffer.concat([buf, b]);
+      while (buf.length >= 8) {
+        const len = buf.readUInt32BE(4);
+        if (buf.length < 8 + len) break;
+        frames.push({ stream: buf[0]!, data: buf.subarray(8, 8 + len).toString() });
+        buf = buf.subarray(8 + len);
+      }
+    });
+    sock.on('close', () => res(frames));
+  });
+}
+
+describe('berth-monitor', () => {
+  test('logs stdout and stderr in json-file format and records the exit code', async () => {
+    const d = await dir();
+    const m = await spawnMonitor({
+      dir: d,
+      log: { path: join(d, 'log.json'), maxSize: 1 << 20, maxFiles: 2 },
+      command: [BB, 'sh', '-c', 'echo hello; echo oops >&2; printf tail; exit 3'],
+    });
+    const started = await m.start();
+    assert.ok(started.containerPid > 0);
+    const status = await watchExit(d);
+    assert.equal(status.exitCode, 3);
+    assert.equal(status.signal, 0);
+    const lines = await logLines(join(d, 'log.json'));
+    assert.deepEqual(
+      lines.map((l) => [l.stream, l.log]),
+      [
+        ['stdout', 'hello\n'],
+        ['stderr', 'oops\n'],
+        ['stdout', 'tail'],
+      ],
+    );
+    assert.match(lines[0]!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    // Sockets are gone once the container has exited.
+    const left = await readdir(d);
+    assert.ok(!left.includes('attach.sock') && !left.includes('control.sock'), left.join(','));
+  });
+
+  test('a signal-killed process reports 128+n', async () => {
+    const d = await dir();
+    const m = await spawnMonitor({ dir: d, command: [BB, 'sh', '-c', 'kill -9 $$'] });
+    await m.start();
+    const status = await watchExit(d);
+    assert.equal(status.signal, 9);
+    assert.equal(status.exitCode, 137);
+  });
+
+  test('an attach client connected before start sees all output; stdin flows in', async () => {
+    const d = await dir();
+    const m = await spawnMonitor({
+      dir: d,
+      stdin: true,
+      log: { path: join(d, 'log.json'), maxSize: 1 << 20, maxFiles: 1 },
+      command: [BB, 'sh', '-c', 'echo first; read line; echo "got $line"; echo bye >&2'],
+    });
+    const sock = await attach(d);
+    const frames = collectFrames(sock);
+    await m.start();
+    sock.write('ping\n');
+    const got = await frames;
+    const out = got.filter((f) => f.stream === 1).map((f) => f.data).join('');
+    const err = got.filter((f) => f.stream === 2).map((f) => f.data).join('');
+    assert.equal(out, 'first\ngot ping\n');
+    assert.equal(err, 'bye\n');
+    assert.equal((await watchExit(d)).exitCode, 0);
+  });
+
+  test('close-stdin gives the process EOF', async () => {
+    const d = await dir();
+    const m = await spawnMonitor({ dir: d, stdin: true, command: [BB, 'sh', '-c', 'cat >/dev/null; exit 7'] });
+    await m.start();
+    await closeStdin(d);
+    assert.equal((await watchExit(d)).exitCode, 7);
+  });
+
+  test('logs rotate at max-size and keep max-files', async () => {
+    const d = await dir();
+    const log = join(d, 'log.json');
+    const m = await spawnMonitor({
+      dir: d,
+      log: { path: log, maxSize: 4096, maxFiles: 3 },
+      command: [BB, 'sh', '-c', 'i=0; while [ $i -lt 400 ]; do echo "line $i padding padding padding"; i=$((i+1)); done'],
+    });
+    await m.start();
+    await watchExit(d);
+    const files = (await readdir(d)).filter((f) => f.startsWith('log.json')).sort();
+    assert.deepEqual(files, ['log.json', 'log.json.1', 'log.json.2']);
+    for (const f of files) assert.ok((await stat(join(d, f))).size <= 4096, `${f} within max-size`);
+    const last = await logLines(log);
+    assert.equal(last.at(-1)!.log, 'line 399 padding padding padding\n');
+  });
+
+  test('a command that cannot be executed reports 127 and the monitor still records it', async () => {
+    const d = await dir();
+    const m = await spawnMonitor({ dir: d, command: ['/nonexistent/binary'] });
+    await m.start();
+    const status = await watchExit(d);
+    assert.equal(status.exitCode, 127);
+    assert.deepEqual(await readExitStatus(d), status);
+  });
+
+  test('the monitor outlives a watcher: a second watcher started later still sees the exit', async () => {
+    const d = await dir();
+    const m = await spawnMonitor({ dir: d, command: [BB, 'sleep', '0.3'] });
+    await m.start();
+    const early = watchExit(d);
+    const late = watchExit(d);
+    const [a, b] = await Promise.all([early, late]);
+    assert.equal(a.exitCode, 0);
+    assert.deepEqual(a, b);
+  });
+});
