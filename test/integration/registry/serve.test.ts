@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
+
+const MAIN = new URL('../../../src/registry/main.ts', import.meta.url).pathname;
+
+function serve(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function collect(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+function stop(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+}
+
+test('registry serve listens, answers /v2/, and exits 0 on SIGTERM', async () => {
+  const dir = await makeTempDir('berth-registry-serve-');
+  const child = serve(['serve', '--addr', '127.0.0.1:0', '--root', join(dir, 'root')]);
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${out}`)));
+    });
+    const res = await fetch(`${url}/v2/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    assert.ok((await stat(join(dir, 'root', 'content', 'oci-layout'))).isFile());
+    const exited = once(child, 'exit');
+    process.kill(child.pid!, 'SIGTERM');
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0);
+  } finally {
+    stop(child);
+    await removeTempDir(dir);
+  }
+});
+
+test('registry serve without --root exits 2 with usage', async () => {
+  const child = serve(['serve', '--addr', '127.0.0.1:0']);
+  try {
+    const { code, stderr } = await collect(child);
+    assert.equal(code, 2);
+    assert.match(stderr, /--root DIR is required/);
+    assert.match(stderr, /Usage: berth registry serve/);
+  } finally {
+    stop(child);
+  }
+});
+
+test('registry serve on a port in use exits 1 naming the address', async () => {
+  const dir = await makeTempDir('berth-registry-serve-');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  const child = serve(['serve', '--addr', `127.0.0.1:${port}`, '--root', join(dir, 'root')]);
+  try {
+    const { code, stderr } = await collect(child);
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+  } finally {
+    stop(child);
+    blocker.close();
+    await removeTempDir(dir);
+  }
+});
