@@ -1,0 +1,16 @@
+/**
+ * What the API adapter needs from the engine. berthd builds one at start;
+ * tests may build one on a temp data root. Services join as they land.
+ */
+export interface EngineInfo {
+  dataRoot: string;
+  /** Registries (host:port) where plain HTTP is allowed besides loopback. */
+  insecureRegistries: string[];
+  /** A stable id for this engine (persisted under the data root). */
+  id: string;
+  debug: boolean;
+}
+
+export interface Engine {
+  info: EngineInfo;
+}

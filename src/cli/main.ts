@@ -1,0 +1,235 @@
+/**
+ * `berth`: the command line of the berth engine — an Engine API client of
+ * berthd, with Docker's commands, flags, output formats and exit codes.
+ * Subcommand modules load lazily so start-up stays close to `node -e 0`.
+ */
+import { errorMessage } from '../common/errors.ts';
+import type { EngineClient } from '../client/client.ts';
+import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.ts';
+import type { CommandContext, CommandDef } from './command.ts';
+
+type Loader = () => Promise<{ default: CommandDef }>;
+
+/** Top-level commands, in the order help lists them. */
+const COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+  pull: { loader: () => import('./commands/pull.ts'), summary: 'Download an image from a registry' },
+  push: { loader: () => import('./commands/push.ts'), summary: 'Upload an image to a registry' },
+  images: { loader: () => import('./commands/images.ts'), summary: 'List images' },
+  rmi: { loader: () => import('./commands/rmi.ts'), summary: 'Remove one or more images' },
+  tag: { loader: () => import('./commands/tag.ts'), summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE' },
+  history: { loader: () => import('./commands/history.ts'), summary: 'Show the history of an image' },
+  inspect: { loader: () => import('./commands/image-inspect.ts'), summary: 'Return low-level information on images' },
+  save: { loader: () => import('./commands/save.ts'), summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)' },
+  load: { loader: () => import('./commands/load.ts'), summary: 'Load an image from a tar archive or STDIN' },
+  import: { loader: () => import('./commands/import.ts'), summary: 'Import the contents from a tarball to create a filesystem image' },
+  login: { loader: () => import('./commands/login.ts'), summary: 'Log in to a registry' },
+  logout: { loader: () => import('./commands/logout.ts'), summary: 'Log out from a registry' },
+  info: { loader: () => import('./commands/info.ts'), summary: 'Display system-wide information' },
+  version: { loader: () => import('./commands/version.ts'), summary: 'Show the berth version information' },
+};
+
+/** `berth image <sub>`: Docker's management-command spellings. */
+const IMAGE_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+  ls: { loader: () => import('./commands/images.ts'), summary: 'List images' },
+  list: { loader: () => import('./commands/images.ts'), summary: 'List images' },
+  pull: COMMANDS.pull!,
+  push: COMMANDS.push!,
+  rm: { loader: () => import('./commands/rmi.ts'), summary: 'Remove one or more images' },
+  remove: { loader: () => import('./commands/rmi.ts'), summary: 'Remove one or more images' },
+  tag: COMMANDS.tag!,
+  inspect: { loader: () => import('./commands/image-inspect.ts'), summary: 'Display detailed information on one or more images' },
+  history: COMMANDS.history!,
+  save: COMMANDS.save!,
+  load: COMMANDS.load!,
+  import: COMMANDS.import!,
+  prune: { loader: () => import('./commands/image-prune.ts'), summary: 'Remove unused images' },
+};
+
+const REGISTRY_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+  serve: { loader: () => import('./commands/registry-serve.ts'), summary: 'Run an OCI distribution registry' },
+};
+
+const GROUPS: Record<string, { summary: string; commands: Record<string, { loader: Loader; summary: string }> }> = {
+  image: { summary: 'Manage images', commands: IMAGE_COMMANDS },
+  registry: { summary: 'Run a registry', commands: REGISTRY_COMMANDS },
+};
+
+const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: 'host', short: 'H', type: 'string', description: 'Daemon socket to connect to (unix:///path.sock; env BERTH_HOST, DOCKER_HOST)', value: 'string' },
+  { name: 'help', type: 'bool', description: 'Print usage' },
+  { name: 'version', short: 'v', type: 'bool', description: 'Print version information and quit' },
+  { name: 'debug', short: 'D', type: 'bool', description: 'Enable debug mode' },
+  { name: 'log-level', short: 'l', type: 'string', description: 'Set the logging level', hidden: true },
+];
+
+function mainHelp(): string {
+  const list = (entries: [string, string][]) => {
+    const w = Math.max(...entries.map(([n]) => n.length));
+    return entries.map(([n, s]) => `  ${n.padEnd(w)}  ${s}`).join('\n');
+  };
+  return `
+Usage:  berth [OPTIONS] COMMAND
+
+A container engine that speaks the Docker Engine API
+
+Commands:
+${list(Object.entries(COMMANDS).map(([n, c]) => [n, c.summary]))}
+
+Management Commands:
+${list(Object.entries(GROUPS).map(([n, g]) => [n, g.summary]))}
+
+Global Options:
+${flagHelp(GLOBAL_FLAGS)}
+
+Run 'berth COMMAND --help' for more information on a command.
+`;
+}
+
+function groupHelp(group: string): string {
+  const g = GROUPS[group]!;
+  const entries = Object.entries(g.commands).filter(([n]) => n !== 'list' && n !== 'remove');
+  const w = Math.max(...entries.map(([n]) => n.length));
+  return `
+Usage:  berth ${group} COMMAND
+
+${g.summary}
+
+Commands:
+${entries.map(([n, c]) => `  ${n.padEnd(w)}  ${c.summary}`).join('\n')}
+
+Run 'berth ${group} COMMAND --help' for more information on a command.
+`;
+}
+
+function commandHelp(commandPath: string, def: CommandDef): string {
+  const flags = [...def.flags, { name: 'help', type: 'bool' as const, description: 'Print usage' }];
+  return `
+Usage:  ${commandPath} ${def.usage}
+
+${def.description}
+
+Options:
+${flagHelp(flags)}
+`;
+}
+
+export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+  // Global flags come before the command name.
+  let globals;
+  try {
+    globals = parseFlags(argv, GLOBAL_FLAGS, 'berth', false);
+  } catch (err) {
+    io.stderr.write(`${errorMessage(err)}\n`);
+    return 125;
+  }
+  const host = globals.flags.host as string | undefined;
+  let [name, ...rest] = globals.args;
+  if (globals.flags.version) {
+    const { BERTH_VERSION } = await import('../api/build-info.ts');
+    io.stdout.write(`berth version ${BERTH_VERSION}\n`);
+    return 0;
+  }
+  if (!name || name === 'help') {
+    if (name === 'help' && rest[0]) return main([...rest, '--help'], io);
+    io.stdout.write(mainHelp());
+    return name || globals.flags.help ? 0 : 0;
+  }
+  let entry = COMMANDS[name];
+  let commandPath = `berth ${name}`;
+  const group = GROUPS[name];
+  if (group) {
+    const sub = rest[0];
+    if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+      io.stdout.write(groupHelp(name));
+      return 0;
+    }
+    entry = group.commands[sub];
+    if (!entry) {
+      io.stderr.write(`berth: '${name} ${sub}' is not a berth command.\nSee 'berth ${name} --help'\n`);
+      return 1;
+    }
+    commandPath = `berth ${name} ${sub}`;
+    rest = rest.slice(1);
+  }
+  if (!entry) {
+    io.stderr.write(`berth: '${name}' is not a berth command.\nSee 'berth --help'\n`);
+    return 1;
+  }
+  const def = (await entry.loader()).default;
+  let parsed;
+  try {
+    if (def.rawArgs) parsed = { flags: {}, args: rest };
+    else if (rest.includes('--help') && !def.noInterspersed) {
+      io.stdout.write(commandHelp(commandPath, def));
+      return 0;
+    } else parsed = parseFlags(rest, def.flags, commandPath, !def.noInterspersed);
+  } catch (err) {
+    io.stderr.write(`${errorMessage(err)}\n`);
+    return 125;
+  }
+  const n = parsed.args.length;
+  if ((def.minArgs !== undefined && n < def.minArgs) || (def.maxArgs !== undefined && n > def.maxArgs)) {
+    const need =
+      def.minArgs === def.maxArgs
+        ? `exactly ${def.minArgs} argument${def.minArgs === 1 ? '' : 's'}`
+        : def.maxArgs === undefined
+          ? `at least ${def.minArgs} argument${def.minArgs === 1 ? '' : 's'}`
+          : def.minArgs
+            ? `at least ${def.minArgs} and at most ${def.maxArgs} arguments`
+            : `at most ${def.maxArgs} argument${def.maxArgs === 1 ? '' : 's'}`;
+    io.stderr.write(`"${commandPath}" requires ${need}.\nSee '${commandPath} --help'.\n\nUsage:  ${commandPath} ${def.usage}\n\n${def.description}\n`);
+    return 1;
+  }
+  let client: EngineClient | undefined;
+  const ctx: CommandContext = {
+    commandPath,
+    flags: parsed.flags,
+    args: parsed.args,
+    io,
+    env: process.env,
+    host,
+    async client() {
+      if (client) return client;
+      const { connect, resolveTarget } = await import('../client/connect.ts');
+      client = await connect(resolveTarget(host));
+      return client;
+    },
+  };
+  try {
+    const code = await def.run(ctx);
+    return typeof code === 'number' ? code : 0;
+  } catch (err) {
+    return reportError(err, io.stderr);
+  }
+}
+
+/** Docker's way of showing failures: daemon errors prefixed, usage errors 125, others 1. */
+export function reportError(err: unknown, stderr: NodeJS.WritableStream): number {
+  const e = err as { name?: string; status?: number; code?: string };
+  if (e instanceof UsageError) {
+    stderr.write(`${errorMessage(err)}\n`);
+    return 125;
+  }
+  if (e?.name === 'ApiError') {
+    stderr.write(`Error response from daemon: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  stderr.write(`${e?.code === 'BERTH_CLI_TEMPLATE' ? 'template parsing error: ' : ''}${errorMessage(err)}\n`);
+  return 1;
+}
+
+// Run when executed (bundle or source), not when imported by tests.
+const invoked = process.argv[1] ?? '';
+if (process.env.BERTH_BUNDLED === '1' || /src\/cli\/main\.ts$/.test(invoked)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      // Exit once stdout/stderr are flushed (pipes are asynchronous), without
+      // waiting for idle keep-alive sockets.
+      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+    },
+    (err) => {
+      process.stderr.write(`berth: ${errorMessage(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

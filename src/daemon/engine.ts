@@ -1,0 +1,38 @@
+/**
+ * Opens the engine's services on a data root: what berthd owns while it runs.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-write.ts';
+import type { Engine } from '../api/engine.ts';
+
+export interface OpenEngineOptions {
+  dataRoot: string;
+  insecureRegistries: string[];
+  debug: boolean;
+}
+
+/** The engine id persists so `info` reports the same ID across restarts (as Docker's does). */
+async function engineId(dataRoot: string): Promise<string> {
+  const path = join(dataRoot, 'engine-id');
+  const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
+  if (existing) return existing;
+  const id = randomUUID();
+  await writeFileAtomic(path, id + '\n');
+  return id;
+}
+
+export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
+  await mkdir(opts.dataRoot, { recursive: true, mode: 0o711 });
+  return {
+    info: {
+      dataRoot: opts.dataRoot,
+      insecureRegistries: opts.insecureRegistries,
+      id: await engineId(opts.dataRoot),
+      debug: opts.debug,
+    },
+  };
+}
+
+export async function closeEngine(_engine: Engine): Promise<void> {}
