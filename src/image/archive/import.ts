@@ -37,6 +37,8 @@ export async function importRootfs(store: ArchiveImageStore, source: Readable, o
   });
   // The compressed bytes flow into the store while we feed the compressor.
   const compressed = gzip.pipe(new PassThrough({ highWaterMark: 1 << 20 }));
+  // The store may not be reading yet when an abort destroys this; it sees the error when it starts.
+  compressed.on('error', () => {});
   const storing = store.content.write(compressed);
   try {
     for await (const chunk of stream) {
