@@ -8,7 +8,8 @@
  * No policy here: berthd decides everything and passes it as flags.
  *
  *   berth-monitor --dir DIR [--log FILE --log-max-size BYTES --log-max-files N]
- *                 [--stdin] [--stdin-once] [--tty] [--pid-file FILE] -- CMD ARGS...
+ *                 [--stdin] [--stdin-once] [--tty] [--pid-file FILE | --pid-from-sync]
+ *                 [--pass-fd N] -- CMD ARGS...
  *
  * CMD is either the container process itself, or (with --pid-file) a launcher
  * that starts the container detached, writes its pid to FILE and exits; the
@@ -20,6 +21,8 @@
  *   monitor -> "listening\n"      sockets are up; attach clients may connect
  *   berthd  -> "start\n"          run CMD now
  *   monitor -> "started PID\n" or "error MESSAGE\n", then fd 3 is closed.
+ *   berthd  -> "pid N\n"          (--pid-from-sync) the container's pid, once the
+ *                                launcher told berthd over the fd passed with --pass-fd
  * Without fd 3 the monitor starts CMD at once.
  *
  * DIR/attach.sock: each client receives the output framed as Docker's
@@ -66,6 +69,8 @@ struct options {
   int stdin_once;
   int tty;
   const char *pid_file;
+  int pid_from_sync;
+  int pass_fd;
   char **cmd;
 };
 
@@ -84,7 +89,7 @@ struct client {
   size_t line_len;
 };
 
-static struct options opt = { .log_max_size = 10 * 1024 * 1024, .log_max_files = 3 };
+static struct options opt = { .log_max_size = 10 * 1024 * 1024, .log_max_files = 3, .pass_fd = -1 };
 static struct log_writer logw = { .fd = -1 };
 static struct client clients[MAX_CLIENTS];
 static int attach_listen = -1, control_listen = -1, console_listen = -1;
@@ -410,21 +415,35 @@ static pid_t read_pid_file(const char *path) {
 
 /* ---------- start ---------- */
 
+/* Reads one line from berthd on the sync channel into buf (NUL terminated). */
+static void read_sync_line(char *buf, size_t cap) {
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(sync_fd, buf + len, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(125); /* berthd went away mid-handshake */
+    if (buf[len] == '\n') break;
+    if (++len == cap - 1) die("line from berthd too long");
+  }
+  buf[len] = 0;
+}
+
+/* --pid-from-sync: berthd learnt the pid from the launcher and tells us. */
+static pid_t read_sync_pid(void) {
+  if (sync_fd < 0) die("--pid-from-sync needs the sync channel on fd 3");
+  char buf[64];
+  read_sync_line(buf, sizeof buf);
+  long v = 0;
+  if (sscanf(buf, "pid %ld", &v) != 1 || v <= 0) die("expected \"pid N\" from berthd, got \"%s\"", buf);
+  return (pid_t)v;
+}
+
 static void wait_for_start(void) {
   if (sync_fd < 0) return;
   sync_line("listening");
   char buf[64];
-  size_t len = 0;
-  for (;;) {
-    ssize_t n = read(sync_fd, buf + len, sizeof buf - 1 - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) _exit(125); /* berthd went away before asking us to start */
-    len += (size_t)n;
-    buf[len] = 0;
-    if (strchr(buf, '\n')) break;
-    if (len == sizeof buf - 1) die("bad start line from berthd");
-  }
-  if (strncmp(buf, "start\n", 6) != 0) die("expected \"start\" from berthd, got \"%s\"", buf);
+  read_sync_line(buf, sizeof buf);
+  if (strcmp(buf, "start") != 0) die("expected \"start\" from berthd, got \"%s\"", buf);
 }
 
 static void start_command(void) {
@@ -443,6 +462,8 @@ static void start_command(void) {
     /* In tty mode the launcher's own stderr carries its errors to our log. */
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(125);
     if (opt.tty && logw.fd >= 0) dup2(logw.fd, 2);
+    /* --pass-fd: berthd's control channel to a launcher becomes its fd 3. */
+    if (opt.pass_fd >= 0 && dup2(opt.pass_fd, 3) < 0) _exit(125);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -455,7 +476,8 @@ static void start_command(void) {
   if (out_pipe[1] >= 0) { close(out_pipe[1]); out_fd = out_pipe[0]; }
   if (err_pipe[1] >= 0) { close(err_pipe[1]); err_fd = err_pipe[0]; }
 
-  if (opt.pid_file) {
+  if (opt.pass_fd >= 0) close(opt.pass_fd);
+  if (opt.pid_file || opt.pid_from_sync) {
     /* A launcher: wait for it; it exits once the container is running. While
      * waiting, take the pty it hands us over the console socket. */
     int status;
@@ -472,8 +494,12 @@ static void start_command(void) {
       if (WIFEXITED(status)) die("launcher exited with status %d", WEXITSTATUS(status));
       die("launcher killed by signal %d", WTERMSIG(status));
     }
-    container_pid = read_pid_file(opt.pid_file);
-    if (container_pid <= 0) die("launcher wrote no pid to %s", opt.pid_file);
+    if (opt.pid_file) {
+      container_pid = read_pid_file(opt.pid_file);
+      if (container_pid <= 0) die("launcher wrote no pid to %s", opt.pid_file);
+    } else {
+      container_pid = read_sync_pid();
+    }
   } else {
     container_pid = pid;
   }
@@ -487,7 +513,8 @@ static void start_command(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: berth-monitor --dir DIR [--log FILE] [--log-max-size BYTES] [--log-max-files N]\n"
-          "                     [--stdin] [--stdin-once] [--tty] [--pid-file FILE] -- CMD [ARGS...]\n");
+          "                     [--stdin] [--stdin-once] [--tty] [--pid-file FILE | --pid-from-sync]\n"
+          "                     [--pass-fd N] -- CMD [ARGS...]\n");
   exit(125);
 }
 
@@ -504,6 +531,8 @@ static void parse_args(int argc, char **argv) {
     else if (i + 1 < argc && strcmp(a, "--log-max-size") == 0) opt.log_max_size = atoll(argv[++i]);
     else if (i + 1 < argc && strcmp(a, "--log-max-files") == 0) opt.log_max_files = atoi(argv[++i]);
     else if (i + 1 < argc && strcmp(a, "--pid-file") == 0) opt.pid_file = argv[++i];
+    else if (strcmp(a, "--pid-from-sync") == 0) opt.pid_from_sync = 1;
+    else if (i + 1 < argc && strcmp(a, "--pass-fd") == 0) opt.pass_fd = atoi(argv[++i]);
     else usage();
   }
   if (!opt.dir || i >= argc) usage();
@@ -515,6 +544,10 @@ int main(int argc, char **argv) {
   if (fcntl(3, F_GETFD) >= 0) {
     sync_fd = 3;
     fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+  }
+  if (opt.pass_fd >= 0) {
+    if (opt.pass_fd <= 3 || fcntl(opt.pass_fd, F_GETFD) < 0) die("--pass-fd %d is not an open descriptor above 3", opt.pass_fd);
+    fcntl(opt.pass_fd, F_SETFD, FD_CLOEXEC);
   }
   signal(SIGPIPE, SIG_IGN);
   /* Detached launchers leave the container to us: we reap it. */

@@ -24,6 +24,12 @@ export interface MonitorOptions {
   tty?: boolean;
   /** When set, the command is a launcher that writes the container pid here and exits. */
   pidFile?: string;
+  /**
+   * The command is berth-launcher: it gets a control channel to us as its fd 3
+   * (see src/runtime/launcher.ts for that protocol), and we tell the monitor
+   * the container's pid once the launcher has reported it.
+   */
+  launcherChannel?: boolean;
   command: string[];
 }
 
@@ -59,6 +65,7 @@ export function monitorArgs(opts: MonitorOptions): string[] {
   if (opts.stdinOnce) args.push('--stdin-once');
   if (opts.tty) args.push('--tty');
   if (opts.pidFile) args.push('--pid-file', opts.pidFile);
+  if (opts.launcherChannel) args.push('--pass-fd', '4', '--pid-from-sync');
   args.push('--', ...opts.command);
   return args;
 }
@@ -69,8 +76,14 @@ export function monitorArgs(opts: MonitorOptions): string[] {
  */
 export interface PendingMonitor {
   monitorPid: number;
-  /** Start the command; resolves with the container pid once it runs. */
-  start(): Promise<StartedMonitor>;
+  /** With launcherChannel: berthd's end of the launcher's control socket. */
+  launcherChannel: Socket | undefined;
+  /**
+   * Start the command; resolves with the container pid once it runs. With
+   * launcherChannel, `containerPid` must resolve with the pid the launcher
+   * reported (or reject with its error) before the monitor can report it.
+   */
+  start(containerPid?: Promise<number>): Promise<StartedMonitor>;
   /** Give up without starting (the monitor exits). */
   cancel(): void;
 }
@@ -78,8 +91,9 @@ export interface PendingMonitor {
 /** Spawn a monitor and wait until its sockets are up. */
 export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
   const child = spawn(monitorBinary(), monitorArgs(opts), {
-    // fd 3 is a socketpair: the monitor's start handshake with us.
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    // fd 3 is a socketpair: the monitor's start handshake with us; fd 4,
+    // when asked for, is handed on to the launcher as its control channel.
+    stdio: opts.launcherChannel ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
     detached: true,
   });
   const sync = child.stdio[3] as Socket;
@@ -130,10 +144,23 @@ export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
       sync.destroy();
       throw failure(line, 'starting the container monitor');
     }
+    const channel = opts.launcherChannel ? (child.stdio[4] as Socket) : undefined;
     return {
       monitorPid: child.pid!,
-      async start() {
+      launcherChannel: channel,
+      async start(containerPid?: Promise<number>) {
         sync.write('start\n');
+        if (opts.launcherChannel) {
+          if (!containerPid) throw new Error('start(): a launcher channel needs the container pid promise');
+          let pid: number;
+          try {
+            pid = await containerPid;
+          } catch (err) {
+            sync.destroy();
+            throw err;
+          }
+          sync.write(`pid ${pid}\n`);
+        }
         const started = await nextLine();
         sync.destroy();
         const m = started?.match(/^started (\d+)$/);
@@ -142,6 +169,7 @@ export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
       },
       cancel() {
         sync.destroy();
+        channel?.destroy();
       },
     };
   });

@@ -140,4 +140,35 @@ describe('berth-monitor', () => {
     assert.equal(a.exitCode, 0);
     assert.deepEqual(a, b);
   });
+
+  test('a detached launcher: pid over the passed channel, the orphaned container is reaped by the monitor', async () => {
+    const d = await dir();
+    // A stand-in launcher: reads its "plan" from fd 3, starts the payload in
+    // the background, reports its pid on fd 3 and exits, as berth-launcher does.
+    const launcher = 'read plan <&3; (sleep 0.2; echo "payload $plan"; exit 5) & echo "pid $!" >&3; exit 0';
+    const m = await spawnMonitor({
+      dir: d,
+      launcherChannel: true,
+      log: { path: join(d, 'log.json'), maxSize: 1 << 20, maxFiles: 1 },
+      command: [BB, 'sh', '-c', launcher],
+    });
+    const channel = m.launcherChannel!;
+    const pid = new Promise<number>((res, rej) => {
+      let buf = '';
+      channel.on('data', (b: Buffer) => {
+        buf += b.toString();
+        const mm = buf.match(/pid (\d+)\n/);
+        if (mm) res(Number(mm[1]));
+      });
+      channel.on('close', () => rej(new Error('launcher closed without a pid')));
+    });
+    const startedP = m.start(pid);
+    channel.write('P1\n');
+    const started = await startedP;
+    assert.equal(started.containerPid, await pid);
+    const status = await watchExit(d);
+    assert.equal(status.exitCode, 5);
+    const lines = await logLines(join(d, 'log.json'));
+    assert.deepEqual(lines.map((l) => l.log), ['payload P1\n']);
+  });
 });
