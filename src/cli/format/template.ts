@@ -127,7 +127,7 @@ function tokenize(action: string): Token[] {
       tokens.push({ t: 'punct', v: '=' });
       i++;
     } else if (c === '.' || c === '$') {
-      const m = /^(\$[A-Za-z0-9_]*)?((?:\.[A-Za-z0-9_]+)*|\.)/.exec(action.slice(i))!;
+      const m = /^(\$[A-Za-z0-9_]*)?((?:\.[A-Za-z0-9_]+)+|\.)?/.exec(action.slice(i))!;
       const whole = m[0];
       if (c === '$') tokens.push({ t: 'var', v: whole });
       else tokens.push({ t: 'field', v: whole });

@@ -1,0 +1,50 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { progressBar, progressMessage, encodeMessage } from '../../../src/api/json-progress.ts';
+import { humanSize, formatG, humanDuration, bytesSize } from '../../../src/api/units.ts';
+
+describe('units as go-units prints them', () => {
+  test('humanSize: 4 significant digits, decimal units', () => {
+    assert.equal(humanSize(36412), '36.41kB');
+    assert.equal(humanSize(1069358), '1.069MB');
+    assert.equal(humanSize(32768), '32.77kB');
+    assert.equal(humanSize(0), '0B');
+    assert.equal(humanSize(999), '999B');
+    assert.equal(humanSize(1000), '1kB');
+  });
+  test('table sizes use 3 digits as docker images does', () => {
+    assert.equal(humanSize(1985512, 3), '1.99MB');
+    assert.equal(humanSize(196162259, 3), '196MB');
+    assert.equal(humanSize(275873709, 3), '276MB');
+  });
+  test('formatG switches to exponent like Go', () => {
+    assert.equal(formatG(12345, 3), '1.23e+04');
+    assert.equal(formatG(1.5, 4), '1.5');
+  });
+  test('bytesSize and humanDuration', () => {
+    assert.equal(bytesSize(2 * 1024 * 1024 * 1024), '2GiB');
+    assert.equal(humanDuration(500), 'Less than a second');
+    assert.equal(humanDuration(6 * 60_000 + 5000), '6 minutes');
+    assert.equal(humanDuration(60 * 60_000), 'About an hour');
+    assert.equal(humanDuration(3 * 24 * 3600_000), '3 days');
+  });
+});
+
+describe('JSON progress messages (protocol-traces/docker-pull.txt)', () => {
+  test('progress bar strings match dockerd byte for byte', () => {
+    assert.equal(progressBar(36412, 1069358), '[=>                                                 ]  36.41kB/1.069MB');
+    assert.equal(progressBar(1069358, 1069358), '[==================================================>]  1.069MB/1.069MB');
+  });
+  test('a Downloading event encodes exactly as in the trace', () => {
+    const line = encodeMessage(progressMessage({ id: '1233835d6c85', status: 'Downloading', current: 36412, total: 1069358 }));
+    assert.equal(
+      line,
+      '{"status":"Downloading","progressDetail":{"current":36412,"total":1069358},"progress":"[=\\u003e                                                 ]  36.41kB/1.069MB","id":"1233835d6c85"}\r\n',
+    );
+    assert.equal(line.length, 0xba);
+  });
+  test('per-layer status lines carry an empty progressDetail; whole-operation lines none', () => {
+    assert.equal(encodeMessage(progressMessage({ id: '1233835d6c85', status: 'Pulling fs layer' })), '{"status":"Pulling fs layer","progressDetail":{},"id":"1233835d6c85"}\r\n');
+    assert.equal(encodeMessage(progressMessage({ id: '', status: 'Digest: sha256:e0' })), '{"status":"Digest: sha256:e0"}\r\n');
+  });
+});
