@@ -1,0 +1,245 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { BerthError } from '../common/errors.ts';
+import type { ProgressSink } from '../common/progress.ts';
+import type { ContentStore, Digest } from '../content/types.ts';
+import { isLayerMediaType, type Descriptor } from '../oci/image-spec.ts';
+import { finishLayer, unpackLayer, type UnpackResult } from './apply.ts';
+import type { Snapshotter } from './types.ts';
+
+/**
+ * Image layers → snapshots keyed by chain ID (OCI image spec):
+ *   chainID(L0) = diffID(L0)
+ *   chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln))
+ * A committed snapshot named by its chain ID is one unpack of that exact
+ * stack of layers, shared by every image built on it. Calls for the same
+ * chain in one process share one unpack.
+ *
+ * With overlayfs every layer is unpacked into its own directory as soon as
+ * its blob is there (in parallel with downloads and with each other) and
+ * only the short finishing step (checks against the layers below, commit
+ * under its parent) waits for the layer below; the copying snapshotter has
+ * to apply layers one after the other onto a copy of the parent.
+ */
+export function chainIds(diffIds: Digest[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+export interface LayerSource {
+  descriptor: Descriptor;
+  /** From the image config's rootfs.diff_ids; the unpacked stream must hash to it. */
+  diffId: Digest;
+  /** Resolves when the blob can be opened (a pull passes its download); default: now. */
+  ready?: Promise<void>;
+  /** Open the (compressed) blob; default: store.read(descriptor.digest). */
+  open?: () => Readable;
+}
+
+export interface UnpackImageOptions {
+  snapshotter: Snapshotter;
+  layers: LayerSource[];
+  store?: ContentStore;
+  onProgress?: ProgressSink;
+  /** Layers unpacked at once (overlay); default 3. */
+  concurrency?: number;
+}
+
+export interface UnpackedImage {
+  /** Chain ID of the top layer (undefined for an image without layers). */
+  chainId: Digest | undefined;
+  /** Committed snapshot to prepare containers on (the chain ID), or undefined without layers. */
+  snapshotKey: string | undefined;
+}
+
+export interface ApplyImageLayersOptions {
+  store: ContentStore;
+  snapshotter: Snapshotter;
+  layers: Descriptor[];
+  diffIds: Digest[];
+  onProgress?: ProgressSink;
+}
+
+/** Unpack an image's layers (already in the content store) into snapshots. */
+export async function applyImageLayers(options: ApplyImageLayersOptions): Promise<UnpackedImage & { chainId: Digest; snapshotKey: string }> {
+  if (options.layers.length !== options.diffIds.length) {
+    throw new BerthError('BERTH_SNAPSHOT_BAD_IMAGE', `image has ${options.layers.length} layers but its config lists ${options.diffIds.length} diff_ids`, { status: 400 });
+  }
+  if (options.layers.length === 0) throw new BerthError('BERTH_SNAPSHOT_BAD_IMAGE', 'image has no layers', { status: 400 });
+  const r = await unpackImage({
+    snapshotter: options.snapshotter,
+    store: options.store,
+    layers: options.layers.map((descriptor, i) => ({ descriptor, diffId: options.diffIds[i]! })),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  return { chainId: r.chainId!, snapshotKey: r.snapshotKey! };
+}
+
+/** How many leading layers are already unpacked (a pull need not download those blobs). */
+export async function unpackedPrefix(snapshotter: Snapshotter, diffIds: Digest[]): Promise<number> {
+  const ids = chainIds(diffIds);
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const info = await snapshotter.find(ids[i]!);
+    if (info?.kind === 'committed') return i + 1;
+  }
+  return 0;
+}
+
+/** One unpack per chain per snapshotter in this process. */
+const inflight = new Map<string, Promise<void>>();
+
+/** Unpack layers as their blobs become ready; resolves when the whole chain is committed. */
+export async function unpackImage(options: UnpackImageOptions): Promise<UnpackedImage> {
+  const { snapshotter, layers } = options;
+  const ids = chainIds(layers.map((l) => l.diffId));
+  for (const l of layers) {
+    if (!isLayerMediaType(l.descriptor.mediaType)) {
+      throw new BerthError('BERTH_SNAPSHOT_UNSUPPORTED_LAYER', `layer ${l.descriptor.digest} has media type "${l.descriptor.mediaType}", which is not a layer type berth can unpack`, { status: 400 });
+    }
+  }
+  const limiter = new Limiter(options.concurrency ?? 3);
+  const done: Array<Promise<void>> = [];
+  for (let i = 0; i < layers.length; i++) {
+    const chainId = ids[i]!;
+    const below = i > 0 ? done[i - 1]! : Promise.resolve();
+    const parent = i > 0 ? ids[i - 1] : undefined;
+    const key = `${snapshotterKey(snapshotter)}\n${chainId}`;
+    let p = inflight.get(key);
+    if (!p) {
+      p = ensureLayer({ ...options, layer: layers[i]!, chainId, parent, below, limiter }).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+    }
+    done.push(p);
+    // Surface a failure of any layer even while lower ones are still running.
+    p.catch(() => {});
+  }
+  await Promise.all(done);
+  const top = ids[ids.length - 1];
+  return { chainId: top, snapshotKey: top };
+}
+
+const keys = new WeakMap<object, string>();
+function snapshotterKey(s: Snapshotter): string {
+  const root = (s as { root?: string }).root;
+  if (root) return root;
+  let k = keys.get(s);
+  if (!k) keys.set(s, (k = randomBytes(8).toString('hex')));
+  return k;
+}
+
+interface EnsureLayer extends UnpackImageOptions {
+  layer: LayerSource;
+  chainId: Digest;
+  parent: Digest | undefined;
+  /** Resolves when the layer below is committed. */
+  below: Promise<void>;
+  limiter: Limiter;
+}
+
+async function ensureLayer(o: EnsureLayer): Promise<void> {
+  const { snapshotter: s, layer, chainId } = o;
+  const id = layer.descriptor.digest.slice('sha256:'.length, 'sha256:'.length + 12);
+  const progress = o.onProgress ?? (() => {});
+  if ((await s.find(chainId))?.kind === 'committed') {
+    await o.below;
+    progress({ id, status: 'Already exists' });
+    return;
+  }
+  const extractKey = `extract-${randomBytes(6).toString('hex')}-${chainId}`;
+  const open = () => {
+    if (layer.open) return layer.open();
+    if (!o.store) throw new BerthError('BERTH_SNAPSHOT_NO_SOURCE', `layer ${layer.descriptor.digest}: no content store and no opener given`);
+    return o.store.read(layer.descriptor.digest);
+  };
+  try {
+    if (s.independentLayers) {
+      // Unpack now into an independent dir; stack it when the layers below are done.
+      await (layer.ready ?? Promise.resolve());
+      const result = await o.limiter.run(async () => {
+        await s.prepare(extractKey, undefined, { labels: { 'berth.io/extracting': chainId } });
+        return unpackInto(s, extractKey, open, layer, id, progress);
+      });
+      await o.below;
+      const parentDirs = o.parent ? await s.dirs(o.parent) : undefined;
+      await finishLayer(result.pending, parentDirs ? [parentDirs.dir, ...parentDirs.lowers] : []);
+      await commitOnce(s, chainId, extractKey, o.parent);
+    } else {
+      await o.below;
+      await (layer.ready ?? Promise.resolve());
+      await s.prepare(extractKey, o.parent, { labels: { 'berth.io/extracting': chainId } });
+      await unpackInto(s, extractKey, open, layer, id, progress);
+      await commitOnce(s, chainId, extractKey, undefined);
+    }
+    progress({ id, status: 'Pull complete' });
+  } catch (err) {
+    await s.remove(extractKey).catch(() => {});
+    throw err;
+  }
+}
+
+/** Commit unless another engine process got there first (then ours is dropped). */
+async function commitOnce(s: Snapshotter, chainId: Digest, key: string, parent: Digest | undefined): Promise<void> {
+  if ((await s.find(chainId))?.kind === 'committed') {
+    await s.remove(key);
+    return;
+  }
+  await s.commit(chainId, key, parent !== undefined && s.independentLayers ? { parent } : {});
+}
+
+async function unpackInto(s: Snapshotter, key: string, open: () => Readable, layer: LayerSource, id: string, progress: ProgressSink): Promise<UnpackResult> {
+  const dirs = await s.dirs(key);
+  const total = layer.descriptor.size;
+  let current = 0;
+  let lastReport = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      current += chunk.length;
+      // Docker-like progress lines, at most every 512 KiB
+      if (current - lastReport >= 512 * 1024 || current === total) {
+        lastReport = current;
+        progress({ id, status: 'Extracting', current, total });
+      }
+      cb(null, chunk);
+    },
+  });
+  const source = open();
+  source.on('error', (err) => counter.destroy(err));
+  const result = await unpackLayer(source.pipe(counter), {
+    target: dirs.dir,
+    whiteouts: dirs.whiteouts,
+    layer: layer.descriptor.digest,
+    mediaType: layer.descriptor.mediaType,
+  });
+  if (result.diffId !== layer.diffId) {
+    throw new BerthError(
+      'BERTH_SNAPSHOT_DIFFID_MISMATCH',
+      `layer ${layer.descriptor.digest}: uncompressed content hashes to ${result.diffId}, but the image config says diff_id ${layer.diffId}; the layer is discarded`,
+      { status: 400, detail: { layer: layer.descriptor.digest, expected: layer.diffId, actual: result.diffId } },
+    );
+  }
+  return result;
+}
+
+/** At most n tasks at once. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  private readonly n: number;
+  constructor(n: number) {
+    this.n = Math.max(1, n);
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
