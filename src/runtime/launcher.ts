@@ -1,0 +1,125 @@
+/**
+ * Starts the C launcher (native/build/berth-launcher) with a plan and follows
+ * its control messages: "pid N", "hook", "ready", "error MSG", "exit N".
+ * No Node process stays per container: in detached modes the launcher exits
+ * (or stays as its own small monitor) once the process is ready.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Socket } from 'node:net';
+import { BerthError } from '../common/errors.ts';
+
+let launcherPathCache: string | undefined;
+
+/** The launcher binary: $BERTH_LAUNCHER, else native/build/berth-launcher above this module. */
+export function launcherPath(): string {
+  if (launcherPathCache) return launcherPathCache;
+  const fromEnv = process.env.BERTH_LAUNCHER;
+  if (fromEnv) return (launcherPathCache = fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'native/build/berth-launcher');
+    if (existsSync(candidate)) return (launcherPathCache = candidate);
+    dir = dirname(dir);
+  }
+  throw new BerthError('BERTH_RUNTIME_LAUNCHER_MISSING', 'native/build/berth-launcher not found: run `node scripts/build.mjs` (or set BERTH_LAUNCHER)');
+}
+
+export type StdioSpec = 'inherit' | 'ignore' | 'pipe' | number;
+
+export interface LaunchOptions {
+  plan: Buffer;
+  /** stdin, stdout, stderr of the container process. */
+  stdio?: [StdioSpec, StdioSpec, StdioSpec];
+  /** Open fds of this process to hand to the container as fds 3, 4, … (--preserve-fds). */
+  preserveFds?: number[];
+  /** Runs the runtime hooks when the launcher pauses after mounts. */
+  onHook?: (pid: number) => Promise<void>;
+  /** Called as soon as the process exists (before it is set up). */
+  onPid?: (pid: number) => void;
+}
+
+export interface Launch {
+  child: ChildProcess;
+  /** Resolves with the container pid once it is set up; rejects with the launcher's error. */
+  ready: Promise<number>;
+  /** The launcher's exit code (the container's exit status in attached modes). */
+  exited: Promise<number>;
+}
+
+export function launch(opts: LaunchOptions): Launch {
+  const preserve = opts.preserveFds ?? [];
+  const ctlFd = 3 + preserve.length;
+  const stdio: StdioOptions = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...preserve, 'pipe'];
+  const child = spawn(launcherPath(), [String(ctlFd)], { stdio, env: {} });
+  const ctl = child.stdio[ctlFd] as Socket;
+  let pid = 0;
+  let lastError: string | undefined;
+  let settled = false;
+  let resolveReady!: (pid: number) => void;
+  let rejectReady!: (err: Error) => void;
+  const ready = new Promise<number>((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  ready.catch(() => {});
+  const exited = new Promise<number>((res) => {
+    child.on('close', (code, signal) => {
+      if (!settled) {
+        settled = true;
+        rejectReady(launchError(lastError ?? `launcher exited (${signal ?? code}) before the container was ready`));
+      }
+      res(code ?? 128);
+    });
+  });
+  child.on('error', (err) => {
+    if (!settled) {
+      settled = true;
+      rejectReady(err);
+    }
+  });
+  let buf = '';
+  ctl.setEncoding('utf8');
+  ctl.on('error', () => {});
+  ctl.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      handle(line);
+    }
+  });
+  const handle = (line: string) => {
+    const sp = line.indexOf(' ');
+    const word = sp < 0 ? line : line.slice(0, sp);
+    const rest = sp < 0 ? '' : line.slice(sp + 1);
+    if (word === 'pid') {
+      pid = Number(rest);
+      opts.onPid?.(pid);
+    } else if (word === 'hook') {
+      const run = opts.onHook ? opts.onHook(pid) : Promise.resolve();
+      run.then(
+        () => ctl.write('ok\n'),
+        (err: unknown) => ctl.write(`fail ${String((err as Error).message ?? err).replace(/\n/g, ' ')}\n`),
+      );
+    } else if (word === 'ready') {
+      if (!settled) {
+        settled = true;
+        resolveReady(pid);
+      }
+    } else if (word === 'error') {
+      lastError = rest;
+    }
+  };
+  ctl.write(opts.plan);
+  return { child, ready, exited };
+}
+
+function launchError(message: string): BerthError {
+  const code = /not found|No such file/.test(message) && message.startsWith('exec') ? 'BERTH_RUNTIME_EXEC_FAILED' : 'BERTH_RUNTIME_LAUNCH_FAILED';
+  return new BerthError(code, message, { status: 500 });
+}

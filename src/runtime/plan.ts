@@ -1,0 +1,408 @@
+/**
+ * spec → plan: every decision about a container's start is made here, ahead
+ * of the fork, and written as an ordered list of records the C launcher
+ * executes without interpretation (see plan-format.ts and native/plan.h).
+ * This runs on every container start, so it only touches the filesystem
+ * where it must (args[0] lookup, bind sources, symlink checks).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, posix, resolve } from 'node:path';
+import type { LinuxDevice, LinuxNamespaceType, Mount, Process, Spec } from '../oci/runtime-spec.ts';
+import { BerthError } from '../common/errors.ts';
+import { allKernelCapabilities, capabilityMask } from './capabilities.ts';
+import { compileSeccomp } from './seccomp/index.ts';
+import { configError } from './errors.ts';
+import { hostCgroupMounts, isCgroup2Only } from './host-mounts.ts';
+import { MS, PROPAGATION_OPTIONS, parseMountOptions } from './mount-options.ts';
+import { MODE_DETACH, MODE_MONITOR, PLAN_OP, PlanWriter } from './plan-format.ts';
+import { resolveInRoot } from './resolve-in-root.ts';
+
+export const CLONE_FLAGS: Record<LinuxNamespaceType, number> = {
+  mount: 0x00020000,
+  cgroup: 0x02000000,
+  uts: 0x04000000,
+  ipc: 0x08000000,
+  user: 0x10000000,
+  pid: 0x20000000,
+  network: 0x40000000,
+  time: 0x00000080,
+};
+
+/** /proc/PID/ns/<name> for each namespace type. */
+export const PROC_NS_NAME: Record<LinuxNamespaceType, string> = {
+  mount: 'mnt',
+  cgroup: 'cgroup',
+  uts: 'uts',
+  ipc: 'ipc',
+  user: 'user',
+  pid: 'pid',
+  network: 'net',
+  time: 'time',
+};
+
+/** Join order: the user namespace first (it grants the rights to join the rest), mount last. */
+const JOIN_ORDER: LinuxNamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'time', 'cgroup', 'mount'];
+
+const RLIMITS: Record<string, number> = {
+  RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4, RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6, RLIMIT_NOFILE: 7, RLIMIT_MEMLOCK: 8, RLIMIT_AS: 9, RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11, RLIMIT_MSGQUEUE: 12, RLIMIT_NICE: 13, RLIMIT_RTPRIO: 14, RLIMIT_RTTIME: 15,
+};
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The devices every container gets (runc's defaults). */
+const DEFAULT_DEVICES: LinuxDevice[] = [
+  { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/tty', type: 'c', major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/random', type: 'c', major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
+];
+
+const DEV_SYMLINKS: [string, string][] = [
+  ['/proc/self/fd', '/dev/fd'],
+  ['/proc/self/fd/0', '/dev/stdin'],
+  ['/proc/self/fd/1', '/dev/stdout'],
+  ['/proc/self/fd/2', '/dev/stderr'],
+];
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+export interface PlanOptions {
+  spec: Spec;
+  /** Host path of the rootfs; for exec, /proc/<init pid>/root (only for the args[0] lookup). */
+  rootfs: string;
+  bundle: string;
+  /** The process to run (spec.process for create, the exec process for exec). */
+  process: Process;
+  /** exec: join the namespaces of this running init instead of creating a container. */
+  joinPid?: number;
+  /** The launcher exits when the process is ready (create, run -d, exec -d). */
+  detach?: boolean;
+  /** Detach, but keep a small monitor process that records the exit status here. */
+  monitorExitFile?: string;
+  execFifo?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+  noPivot?: boolean;
+  /** cgroup.procs files the launcher writes the pid into before the process runs. */
+  cgroupProcs?: string[];
+  /** Stop after mounts for prestart/createRuntime/createContainer hooks. */
+  hookPause?: boolean;
+}
+
+export interface Plan {
+  bytes: Buffer;
+  /** What will be exec'd (first candidate). */
+  execPath: string;
+}
+
+export function computePlan(opts: PlanOptions): Plan {
+  const { spec, process: proc } = opts;
+  const w = new PlanWriter();
+  const linux = spec.linux ?? {};
+  const isExec = opts.joinPid !== undefined;
+  let mode = 0;
+  if (opts.monitorExitFile) mode |= MODE_MONITOR;
+  else if (opts.detach) mode |= MODE_DETACH;
+  w.add(PLAN_OP.MODE, mode);
+  if (opts.monitorExitFile) w.add(PLAN_OP.EXIT_FILE, opts.monitorExitFile);
+
+  // Namespaces.
+  const namespaces = linux.namespaces ?? [];
+  const nsTypes = new Set(namespaces.map((n) => n.type));
+  const userns = nsTypes.has('user');
+  let newFlags = 0;
+  const joins: { type: LinuxNamespaceType; path: string }[] = [];
+  for (const ns of namespaces) {
+    if (isExec) {
+      joins.push({ type: ns.type, path: `/proc/${opts.joinPid}/ns/${PROC_NS_NAME[ns.type]}` });
+    } else if (ns.path) {
+      if (!existsSync(ns.path)) throw configError(`linux.namespaces[${ns.type}].path`, `${ns.path} does not exist`);
+      joins.push({ type: ns.type, path: ns.path });
+    } else {
+      newFlags |= CLONE_FLAGS[ns.type];
+    }
+  }
+  if (!isExec && !nsTypes.has('mount')) throw configError('linux.namespaces', 'a mount namespace is required');
+  joins.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
+  for (const j of joins) w.add(PLAN_OP.NS_JOIN, CLONE_FLAGS[j.type], j.path);
+  if (newFlags) w.add(PLAN_OP.NS_NEW, newFlags);
+  const newUserns = (newFlags & CLONE_FLAGS.user) !== 0;
+  if (newUserns) {
+    if (!linux.uidMappings?.length || !linux.gidMappings?.length)
+      throw configError('linux.uidMappings', 'a new user namespace needs uidMappings and gidMappings');
+    w.add(PLAN_OP.UID_MAP, linux.uidMappings.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join(''));
+    w.add(PLAN_OP.GID_MAP, linux.gidMappings.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join(''));
+    if (process.geteuid?.() !== 0) w.add(PLAN_OP.SETGROUPS_DENY);
+  }
+  if (!isExec && (newFlags & CLONE_FLAGS.time) && linux.timeOffsets) {
+    const lines = Object.entries(linux.timeOffsets).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`);
+    w.add(PLAN_OP.TIME_OFFSETS, lines.join(''));
+  }
+  for (const f of opts.cgroupProcs ?? []) w.add(PLAN_OP.CGROUP_PROCS, f);
+
+  if (!isExec) {
+    addRootfs(w, opts, userns);
+    if (spec.hostname !== undefined && spec.hostname !== '') {
+      if (!(newFlags & CLONE_FLAGS.uts)) throw configError('hostname', 'setting a hostname needs a new uts namespace');
+      w.add(PLAN_OP.HOSTNAME, spec.hostname);
+    }
+    if (spec.domainname) {
+      if (!(newFlags & CLONE_FLAGS.uts)) throw configError('domainname', 'setting a domainname needs a new uts namespace');
+      w.add(PLAN_OP.DOMAINNAME, spec.domainname);
+    }
+    for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+      checkSysctl(key, nsTypes);
+      w.add(PLAN_OP.SYSCTL, key.replace(/\./g, '/'), value);
+    }
+    if (linux.personality) {
+      const domain = { LINUX: 0, LINUX32: 8 }[linux.personality.domain];
+      if (domain === undefined) throw configError('linux.personality.domain', `must be LINUX or LINUX32, got ${JSON.stringify(linux.personality.domain)}`);
+      w.add(PLAN_OP.PERSONALITY, domain);
+    }
+  }
+  if (opts.hookPause) w.add(PLAN_OP.HOOK_PAUSE);
+
+  addProcess(w, opts, proc, userns, newUserns);
+  const execPath = addExec(w, opts, proc);
+  return { bytes: w.finish(), execPath };
+}
+
+function checkSysctl(key: string, ns: Set<LinuxNamespaceType>): void {
+  if (key.includes('/') || key.includes('..')) throw configError(`linux.sysctl.${key}`, 'not a sysctl name');
+  const ipc = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+  if (ipc.includes(key) || key.startsWith('fs.mqueue.')) {
+    if (!ns.has('ipc')) throw configError(`linux.sysctl.${key}`, 'needs a new ipc namespace');
+    return;
+  }
+  if (key.startsWith('net.')) {
+    if (!ns.has('network')) throw configError(`linux.sysctl.${key}`, 'needs a network namespace');
+    return;
+  }
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') {
+    if (!ns.has('uts')) throw configError(`linux.sysctl.${key}`, 'needs a uts namespace');
+    return;
+  }
+  throw configError(`linux.sysctl.${key}`, 'is not namespaced: it would change the host');
+}
+
+function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
+  const { spec, rootfs } = opts;
+  const linux = spec.linux ?? {};
+  w.add(PLAN_OP.ROOTFS, rootfs);
+  let rootProp = MS.SLAVE | MS.REC;
+  if (linux.rootfsPropagation) {
+    const p = PROPAGATION_OPTIONS[linux.rootfsPropagation];
+    if (p === undefined) throw configError('linux.rootfsPropagation', `unknown propagation ${JSON.stringify(linux.rootfsPropagation)}`);
+    rootProp = p;
+  }
+  w.add(PLAN_OP.ROOTFS_PROPAGATION, rootProp);
+  if (opts.noPivot) w.add(PLAN_OP.NO_PIVOT);
+
+  let devIsTmpfs = false;
+  let hasDevpts = false;
+  const mounts = spec.mounts ?? [];
+  mounts.forEach((m, i) => {
+    const dest = posix.normalize(m.destination);
+    const where = `mounts[${i}].destination`;
+    const r = resolveInRoot(rootfs, dest);
+    if (r.escape) {
+      throw new BerthError('BERTH_RUNTIME_MOUNT_ESCAPE', `config.json: ${where}: ${m.destination} escapes the rootfs through symlink ${r.escape.link} -> ${r.escape.target}`, { status: 400 });
+    }
+    if (dest === '/dev' && m.type === 'tmpfs') devIsTmpfs = true;
+    if (dest === '/dev/pts' && m.type === 'devpts') hasDevpts = true;
+    if (m.type === 'cgroup' || m.type === 'cgroup2') {
+      addCgroupMount(w, m, dest, userns, new Set((spec.linux?.namespaces ?? []).map((n) => n.type)).has('cgroup'));
+      return;
+    }
+    addMount(w, m, dest, opts.bundle, i);
+  });
+
+  if (devIsTmpfs) {
+    const devices = [...DEFAULT_DEVICES];
+    for (const d of linux.devices ?? []) {
+      const at = devices.findIndex((x) => x.path === d.path);
+      if (at >= 0) devices.splice(at, 1);
+      devices.push(d);
+    }
+    for (const d of devices) addDevice(w, d, userns);
+    for (const [target, link] of DEV_SYMLINKS) w.add(PLAN_OP.SYMLINK, target, link);
+    if (hasDevpts) w.add(PLAN_OP.SYMLINK, 'pts/ptmx', '/dev/ptmx');
+  } else {
+    for (const d of linux.devices ?? []) addDevice(w, d, userns);
+  }
+  if (spec.root?.readonly) w.add(PLAN_OP.ROOT_READONLY);
+  for (const p of linux.readonlyPaths ?? []) w.add(PLAN_OP.READONLY_PATH, p);
+  for (const p of linux.maskedPaths ?? []) w.add(PLAN_OP.MASK, p);
+}
+
+function addMount(w: PlanWriter, m: Mount, dest: string, bundle: string, i: number): void {
+  const opts = parseMountOptions(m.options);
+  let flags = opts.flags;
+  const type = m.type ?? '';
+  if (type === 'bind') flags |= MS.BIND;
+  const isBind = (flags & MS.BIND) !== 0;
+  let source = m.source ?? '';
+  let kind = 'd';
+  if (isBind) {
+    if (!source) throw configError(`mounts[${i}].source`, 'a bind mount needs a source');
+    source = isAbsolute(source) ? source : resolve(bundle, source);
+    let st;
+    try {
+      st = statSync(source);
+    } catch {
+      throw configError(`mounts[${i}].source`, `bind source ${source} does not exist`);
+    }
+    if (!st.isDirectory()) kind = 'f';
+    // A bind takes MS_BIND|MS_REC only; the other flags need a remount.
+    const again = flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+    w.add(PLAN_OP.MOUNT, source, dest, '', flags & (MS.BIND | MS.REC), '', opts.propagation, again, kind);
+    return;
+  }
+  if (!type) throw configError(`mounts[${i}].type`, 'required for a non-bind mount');
+  w.add(PLAN_OP.MOUNT, source || type, dest, type, flags, opts.data.join(','), opts.propagation, 0, kind);
+}
+
+/** A `cgroup` mount: cgroup2 on a v2 host; on a v1 host a tmpfs with one mount per hierarchy. */
+function addCgroupMount(w: PlanWriter, m: Mount, dest: string, userns: boolean, cgroupns: boolean): void {
+  const opts = parseMountOptions(m.options);
+  const base = opts.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RELATIME);
+  const ro = opts.flags & MS.RDONLY;
+  if (isCgroup2Only() || m.type === 'cgroup2') {
+    w.add(PLAN_OP.MOUNT, 'cgroup', dest, 'cgroup2', base | ro, '', 0, 0, 'd');
+    return;
+  }
+  if (userns && !cgroupns) {
+    // cgroup v1 cannot be mounted from a user namespace: show the host's tree read-only.
+    w.add(PLAN_OP.MOUNT, '/sys/fs/cgroup', dest, '', MS.BIND | MS.REC, '', 0, base | MS.RDONLY, 'd');
+    return;
+  }
+  w.add(PLAN_OP.MOUNT, 'tmpfs', dest, 'tmpfs', base, 'mode=755', 0, 0, 'd');
+  for (const h of hostCgroupMounts()) {
+    const name = posix.basename(h.mountPoint);
+    if (h.fsType === 'cgroup2') {
+      w.add(PLAN_OP.MOUNT, 'cgroup2', posix.join(dest, name), 'cgroup2', base | ro, '', 0, 0, 'd');
+    } else {
+      w.add(PLAN_OP.MOUNT, 'cgroup', posix.join(dest, name), 'cgroup', base | ro, h.controllers, 0, 0, 'd');
+      // Co-mounted controllers (cpu,cpuacct) get a symlink per controller, as on the host.
+      if (name.includes(',')) for (const c of name.split(',')) w.add(PLAN_OP.SYMLINK, name, posix.join(dest, c));
+    }
+  }
+  if (ro) w.add(PLAN_OP.MOUNT, '', dest, '', MS.BIND | MS.REMOUNT | MS.RDONLY | base, '', 0, 0, 'd');
+}
+
+function addDevice(w: PlanWriter, d: LinuxDevice, userns: boolean): void {
+  if (userns) {
+    // No mknod in a user namespace: bind the host's node instead.
+    if (existsSync(d.path)) w.add(PLAN_OP.DEVBIND, d.path);
+    return;
+  }
+  const type = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
+  const perm = (d.fileMode ?? 0o666) & 0o7777;
+  w.add(PLAN_OP.MKNOD, d.path, type | perm, d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0);
+}
+
+function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, userns: boolean, newUserns: boolean): void {
+  if (proc.terminal) {
+    if (!opts.consoleSocket) {
+      throw new BerthError('BERTH_RUNTIME_CONSOLE', 'process.terminal is true: a --console-socket is needed to hand over the pty', { status: 400 });
+    }
+    w.add(PLAN_OP.TERMINAL);
+    if (proc.consoleSize) w.add(PLAN_OP.CONSOLE_SIZE, proc.consoleSize.height, proc.consoleSize.width);
+  }
+  if (opts.consoleSocket) w.add(PLAN_OP.CONSOLE_SOCKET, opts.consoleSocket);
+  if (proc.oomScoreAdj !== undefined) w.add(PLAN_OP.OOM_SCORE_ADJ, proc.oomScoreAdj);
+  (proc.rlimits ?? []).forEach((r, i) => {
+    const res = RLIMITS[r.type];
+    if (res === undefined) throw configError(`process.rlimits[${i}].type`, `unknown rlimit ${JSON.stringify(r.type)}`);
+    w.add(PLAN_OP.RLIMIT, res, rlimitValue(r.soft), rlimitValue(r.hard), 0);
+  });
+  // Capabilities, limited to what this kernel knows (runc ignores the rest too).
+  const kernelMask = capabilityMask(allKernelCapabilities());
+  const caps = proc.capabilities ?? {};
+  const mask = (field: keyof typeof caps) => capabilityMask(caps[field] ?? [], `process.capabilities.${field}`) & kernelMask;
+  const effective = mask('effective');
+  const permitted = mask('permitted');
+  const inheritable = mask('inheritable');
+  // The kernel only keeps ambient capabilities that are permitted and inheritable (runc drops the rest too).
+  w.add(PLAN_OP.CAPS, mask('bounding'), effective, permitted, inheritable, mask('ambient') & permitted & inheritable);
+  const u = proc.user;
+  w.add(PLAN_OP.USER, u.uid, u.gid, u.umask ?? -1);
+  if (!(newUserns && process.geteuid?.() !== 0)) w.add(PLAN_OP.GROUPS, ...(u.additionalGids ?? []));
+  if (proc.noNewPrivileges) w.add(PLAN_OP.NO_NEW_PRIVS);
+  const seccomp = opts.spec.linux?.seccomp;
+  if (seccomp) {
+    const compiled = compileSeccomp(seccomp);
+    // Without no_new_privs the filter must go in while CAP_SYS_ADMIN is still held.
+    const early = !proc.noNewPrivileges ? 1 : 0;
+    w.add(PLAN_OP.SECCOMP, compiled.program, compiled.flags, early);
+  }
+  void userns;
+  w.add(PLAN_OP.CWD, proc.cwd);
+  if (opts.execFifo) w.add(PLAN_OP.EXEC_FIFO, opts.execFifo);
+  if (opts.preserveFds) w.add(PLAN_OP.PRESERVE_FDS, opts.preserveFds);
+}
+
+const RLIM_INFINITY = (1n << 64n) - 1n;
+
+function rlimitValue(v: number): bigint {
+  if (typeof v !== 'number' || v < 0 || !Number.isFinite(v)) return RLIM_INFINITY;
+  if (v >= 2 ** 63) return RLIM_INFINITY;
+  return BigInt(Math.floor(v));
+}
+
+function addExec(w: PlanWriter, opts: PlanOptions, proc: Process): string {
+  const env = [...(proc.env ?? [])];
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${homeOf(opts.rootfs, proc.user.uid)}`);
+  const arg0 = proc.args![0]!;
+  const candidates: string[] = [];
+  if (arg0.includes('/')) {
+    candidates.push(posix.isAbsolute(arg0) ? arg0 : posix.join(proc.cwd, arg0));
+  } else {
+    for (const dir of pathVar.split(':')) if (dir) candidates.push(posix.join(dir, arg0));
+  }
+  let found: string | undefined;
+  for (const c of candidates) {
+    const r = resolveInRoot(opts.rootfs, c);
+    if (r.stat && !r.stat.isDirectory()) {
+      found = c;
+      break;
+    }
+  }
+  let paths: string[];
+  if (found) {
+    paths = [found];
+  } else {
+    // Not in the image: acceptable only if a mount may bring it (a bind, e.g. docker-init).
+    const mountDests = (opts.spec.mounts ?? []).map((m) => posix.normalize(m.destination));
+    const mayBeMounted = candidates.filter((c) => mountDests.some((d) => c === d || c.startsWith(d === '/' ? '/' : d + '/')));
+    if (mayBeMounted.length === 0) {
+      const where = opts.joinPid !== undefined ? 'process.args[0]' : 'process.args[0]';
+      throw new BerthError('BERTH_RUNTIME_EXEC_NOT_FOUND', `config.json: ${where}: ${JSON.stringify(arg0)} not found in the rootfs${arg0.includes('/') ? '' : ` (PATH=${pathVar})`}`, { status: 400 });
+    }
+    paths = mayBeMounted;
+  }
+  w.add(PLAN_OP.EXEC_PATH, ...paths);
+  w.add(PLAN_OP.ARGS, ...proc.args!);
+  w.add(PLAN_OP.ENV, ...env);
+  return paths[0]!;
+}
+
+function homeOf(rootfs: string, uid: number): string {
+  try {
+    const passwd = readFileSync(resolveInRoot(rootfs, '/etc/passwd').hostPath, 'utf8');
+    for (const line of passwd.split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 6 && Number(f[2]) === uid) return f[5] || '/';
+    }
+  } catch {
+    /* no passwd in the image */
+  }
+  return '/';
+}
