@@ -66,7 +66,7 @@ export class UploadSessions {
       const writer = await this.writer(name, uuid);
       if (range) checkRange(writer.offset, range, length);
       const before = writer.offset;
-      for await (const chunk of body) await writer.write(chunk);
+      await pump(body, writer);
       const received = writer.offset - before;
       if (length !== undefined && received !== length) {
         throw registryError('SIZE_INVALID', `chunk for upload ${uuid} declared ${length} bytes (Content-Length) but ${received} arrived`, { declared: length, received });
@@ -80,7 +80,7 @@ export class UploadSessions {
     return this.locked(uuid, async () => {
       const writer = await this.writer(name, uuid);
       if (range) checkRange(writer.offset, range, length);
-      if (body) for await (const chunk of body) await writer.write(chunk);
+      if (body) await pump(body, writer);
       this.forget(uuid);
       try {
         // commit() ends the ingest whatever happens: a blob that failed
@@ -162,6 +162,45 @@ export class UploadSessions {
     } finally {
       if (this.locks.get(uuid) === tail) this.locks.delete(uuid);
     }
+  }
+}
+
+/** Coalesce network-sized chunks into writes of about this size. */
+const WRITE_BATCH_BYTES = 1 << 20;
+
+/**
+ * Copy a request body into an ingest: small network chunks are gathered into
+ * ~1 MiB writes, and one write is in flight while the next batch is read, so
+ * receiving, hashing and writing overlap. Backpressure holds: we never have
+ * more than one batch queued at the writer.
+ */
+async function pump(body: AsyncIterable<Uint8Array>, writer: IngestWriter): Promise<void> {
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let inFlight: Promise<void> = Promise.resolve();
+  try {
+    for await (const chunk of body) {
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes >= WRITE_BATCH_BYTES) {
+        const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+        await inFlight;
+        inFlight = writer.write(data);
+        // Awaited at the next batch; until then a failure must not count as unhandled.
+        inFlight.catch(() => {});
+      }
+    }
+  } finally {
+    // Whatever arrived before an error (e.g. the client went away) is kept:
+    // that is what makes the upload resumable from the reported offset.
+    if (batchBytes > 0) {
+      const data = Buffer.concat(batch, batchBytes);
+      const previous = inFlight;
+      inFlight = previous.then(() => writer.write(data));
+    }
+    await inFlight;
   }
 }
 
