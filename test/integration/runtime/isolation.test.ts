@@ -1,0 +1,176 @@
+/**
+ * One test per isolation the config asks for, through `berth-runtime run`
+ * on a busybox bundle, on the real kernel.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildNative, cli, makeBundle, makeRuntimeRoot, processesUnder, shArgs } from './harness.ts';
+import type { Bundle } from './harness.ts';
+
+let env: Awaited<ReturnType<typeof makeRuntimeRoot>>;
+let bundle: Bundle;
+let n = 0;
+const freshSpec = JSON.stringify((await import('../../../src/runtime/default-spec.ts')).defaultSpec());
+
+async function run(script: string, patch?: (b: Bundle) => void) {
+  bundle.spec = JSON.parse(freshSpec);
+  bundle.spec.process!.terminal = false;
+  bundle.spec.process!.args = shArgs(script);
+  patch?.(bundle);
+  bundle.write();
+  return cli(env.root, ['run', '--bundle', bundle.dir, `iso-${n++}`]);
+}
+
+describe('berth-runtime run: isolation', () => {
+  before(async () => {
+    buildNative();
+    env = await makeRuntimeRoot();
+    bundle = await makeBundle(env.tmp);
+    // A user-namespaced root must be able to reach the bundle and the state dir, as under /run.
+    chmodSync(env.tmp, 0o755);
+  });
+  after(async () => {
+    await env.cleanup();
+  });
+
+  test('the container sees itself as PID 1 with its own hostname', async () => {
+    const r = await run('echo pid=$$; hostname');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'pid=1\nberth\n');
+  });
+
+  test('exit status comes back exactly; a SIGKILL death is 137', async () => {
+    assert.equal((await run('exit 3')).code, 3);
+    const id = `iso-${n}`;
+    const running = run('echo started; exec sleep 100');
+    for (let i = 0; i < 200; i++) {
+      const st = await cli(env.root, ['state', id]);
+      if (st.code === 0 && JSON.parse(st.stdout).status === 'running') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const k = await cli(env.root, ['kill', id, 'KILL']);
+    assert.equal(k.code, 0, k.stderr);
+    const r = await running;
+    assert.equal(r.code, 137);
+    assert.equal(r.stdout, 'started\n');
+  });
+
+  test('no host mounts are visible; the rootfs path is not either', async () => {
+    mkdirSync(join(env.tmp, 'hostonly'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'hostonly', join(env.tmp, 'hostonly')]);
+    try {
+      const r = await run('cat /proc/self/mountinfo');
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /hostonly/);
+      const points = r.stdout.trim().split('\n').map((l) => l.split(' ')[4]!);
+      assert.deepEqual(points.filter((p) => p.startsWith('/tmp') || p.startsWith('/boot') || p.startsWith('/run')), []);
+      assert.equal(points[0], '/');
+      assert.ok(points.includes('/proc') && points.includes('/dev/pts') && points.includes('/sys'), points.join(' '));
+    } finally {
+      execFileSync('umount', [join(env.tmp, 'hostonly')]);
+    }
+  });
+
+  test('a read-only root refuses writes; /tmp-like mounts still work', async () => {
+    const r = await run('touch /newfile; echo rc=$?; touch /dev/shm/ok && echo shm-ok');
+    assert.match(r.stderr + r.stdout, /Read-only file system/);
+    assert.match(r.stdout, /rc=1\nshm-ok/);
+  });
+
+  test('masked paths read empty, readonly paths refuse writes', async () => {
+    assert.ok(readFileSync('/proc/timer_list').length > 0, 'the host has a /proc/timer_list to mask');
+    const r = await run('wc -c < /proc/timer_list; ls -A /sys/firmware | wc -l; echo 1 > /proc/sysrq-trigger; echo rc=$?');
+    assert.match(r.stdout, /^0\n0\n/);
+    assert.match(r.stdout, /rc=1/);
+  });
+
+  test('a dropped capability denies its operation (CAP_SYS_ADMIN mount, CAP_CHOWN)', async () => {
+    const denied = await run('mount -t tmpfs none /mnt; echo mount=$?; chown 1 /dev/shm; echo chown=$?', (b) => {
+      b.spec.root!.readonly = false;
+    });
+    assert.match(denied.stdout, /mount=\d*[1-9]/);
+    assert.match(denied.stdout, /chown=1/);
+    const granted = await run('mkdir -p /mnt2 && mount -t tmpfs none /mnt2; echo mount=$?; chown 1 /dev/shm; echo chown=$?', (b) => {
+      b.spec.root!.readonly = false;
+      const caps = ['CAP_SYS_ADMIN', 'CAP_CHOWN'];
+      for (const k of ['bounding', 'effective', 'permitted'] as const) b.spec.process!.capabilities![k]!.push(...caps);
+    });
+    assert.match(granted.stdout, /mount=0\nchown=0/, granted.stderr);
+  });
+
+  test('capability sets are exactly the configured ones', async () => {
+    const r = await run('grep ^Cap /proc/self/status');
+    // AUDIT_WRITE(29), KILL(5), NET_BIND_SERVICE(10) → 0x20000420
+    assert.match(r.stdout, /CapPrm:\s+0000000020000420/);
+    assert.match(r.stdout, /CapEff:\s+0000000020000420/);
+    assert.match(r.stdout, /CapBnd:\s+0000000020000420/);
+  });
+
+  test('noNewPrivileges stops a setuid binary from gaining root', async () => {
+    const src = join(env.tmp, 'suid.c');
+    writeFileSync(src, '#include <stdio.h>\n#include <unistd.h>\nint main(void){printf("euid=%d\\n",(int)geteuid());return 0;}\n');
+    const bin = join(bundle.rootfs, 'bin/suidtest');
+    execFileSync('gcc', ['-static', '-o', bin, src]);
+    chmodSync(bin, 0o4755);
+    const asUser = (nnp: boolean) =>
+      run('/bin/suidtest; grep NoNewPrivs /proc/self/status', (b) => {
+        b.spec.process!.user = { uid: 1000, gid: 1000 };
+        b.spec.process!.noNewPrivileges = nnp;
+        b.spec.process!.capabilities = { bounding: ['CAP_SETUID', 'CAP_SETGID'] };
+      });
+    const without = await asUser(false);
+    assert.match(without.stdout, /euid=0\nNoNewPrivs:\s+0/, without.stderr);
+    const withNnp = await asUser(true);
+    assert.match(withNnp.stdout, /euid=1000\nNoNewPrivs:\s+1/, withNnp.stderr);
+  });
+
+  test("a user-namespaced container's root owns nothing on the host", async () => {
+    const shared = join(env.tmp, 'shared');
+    mkdirSync(shared, { recursive: true });
+    chmodSync(shared, 0o777);
+    // The image's files belong to host root here, so the mount point must exist already.
+    mkdirSync(join(bundle.rootfs, 'shared'), { recursive: true });
+    const r = await run('cat /proc/self/uid_map; id -u; touch /shared/made-by-root; echo rc=$?', (b) => {
+      b.spec.linux!.namespaces!.push({ type: 'user' });
+      b.spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      b.spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      b.spec.mounts!.push({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] });
+    });
+    assert.match(r.stdout, /^\s*0\s+100000\s+65536\n0\nrc=0\n$/, r.stderr);
+    const st = statSync(join(shared, 'made-by-root'));
+    assert.equal(st.uid, 100000);
+    assert.equal(st.gid, 100000);
+  });
+
+  test('rlimits are applied; a hard limit above the host hard limit is capped, not fatal', async () => {
+    const r = await run('ulimit -n; ulimit -Hn; ulimit -Hs', (b) => {
+      b.spec.process!.rlimits = [
+        { type: 'RLIMIT_NOFILE', soft: 123, hard: 456 },
+        { type: 'RLIMIT_STACK', soft: 8 * 1024 * 1024, hard: 2 ** 62 },
+      ];
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const [soft, hard] = r.stdout.split('\n');
+    assert.equal(soft, '123');
+    assert.equal(hard, '456');
+  });
+
+  test('env, cwd, user, additional groups and umask are the configured ones', async () => {
+    const r = await run('echo $FOO; pwd; id; umask; echo $HOME', (b) => {
+      b.spec.process!.env!.push('FOO=bar baz');
+      b.spec.process!.cwd = '/tmp';
+      b.spec.process!.user = { uid: 1000, gid: 1001, additionalGids: [5, 7], umask: 0o27 };
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'bar baz\n/tmp\nuid=1000 gid=1001 groups=5,7\n0027\n/\n');
+  });
+
+  test('nothing of the containers is left: no process rooted in the bundle, no state', async () => {
+    assert.deepEqual(processesUnder(bundle.rootfs), []);
+    const list = await cli(env.root, ['list', '--format', 'json']);
+    assert.deepEqual(JSON.parse(list.stdout), []);
+  });
+});
