@@ -187,6 +187,15 @@ describe('import, save, load', () => {
     assert.equal(id.stdout.trim(), result.id.slice(7));
     const run = await podman.podmanOk(['run', '--rm', '--network', 'none', 'localhost/berth/busybox:podman']);
     assert.equal(run.stdout, 'hello from berth\n');
+
+    // The reverse: podman's own saves, in both formats, load into berth with the same ID and name.
+    for (const format of ['oci-archive', 'docker-archive']) {
+      const back = join(work, `from-podman-${format}.tar`);
+      await podman.podmanOk(['save', '--format', format, '-o', back, 'localhost/berth/busybox:podman']);
+      const fresh = await openTestStore(join(work, `from-podman-${format}`));
+      const loaded = await loadImages(fresh, createReadStream(back));
+      assert.deepEqual(loaded.images, [{ id: result.id, tags: ['localhost/berth/busybox:podman'] }], format);
+    }
   });
 
   test('dockerd loads berth\'s docker-format save and runs it; berth loads docker\'s own save', async () => {
