@@ -36,38 +36,37 @@ function startsWith(head: Uint8Array, magic: number[]): boolean {
 }
 
 /**
- * Read the first `n` bytes of a stream without consuming them: they are
- * pushed back with unshift, so the stream can then be piped as if untouched.
+ * Read the first `n` bytes of a stream without losing them: returns them
+ * and a stream that yields everything from the start again (unshift cannot
+ * be used once the source has ended, which short blobs do at once).
  */
-export async function peekStream(stream: Readable, n: number): Promise<Buffer> {
+export async function peekStream(source: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
   let have = 0;
+  let ended = false;
   while (have < n) {
-    const chunk: Buffer | null = stream.read();
-    if (chunk !== null) {
-      chunks.push(chunk);
-      have += chunk.length;
-      continue;
-    }
-    if (stream.readableEnded || stream.destroyed) break;
-    const ended = await new Promise<boolean>((resolve, reject) => {
-      const cleanup = () => {
-        stream.off('readable', onReadable);
-        stream.off('end', onEnd);
-        stream.off('error', onError);
-      };
-      const onReadable = () => { cleanup(); resolve(false); };
-      const onEnd = () => { cleanup(); resolve(true); };
-      const onError = (err: Error) => { cleanup(); reject(err); };
-      stream.on('readable', onReadable);
-      stream.on('end', onEnd);
-      stream.on('error', onError);
-    });
-    if (ended) break;
+    const r = await it.next();
+    if (r.done) { ended = true; break; }
+    chunks.push(r.value);
+    have += r.value.length;
   }
-  const head = Buffer.concat(chunks);
-  if (head.length > 0) stream.unshift(head);
-  return head.subarray(0, n);
+  const first = Buffer.concat(chunks);
+  const rest = (async function* () {
+    let finished = ended;
+    try {
+      if (first.length > 0) yield first;
+      while (!finished) {
+        const r = await it.next();
+        if (r.done) { finished = true; break; }
+        yield r.value;
+      }
+    } finally {
+      // the consumer stopped early: release the source
+      if (!finished) await it.return?.();
+    }
+  })();
+  return { head: first.subarray(0, n), stream: Readable.from(rest, { objectMode: false, highWaterMark: ZLIB_CHUNK }) };
 }
 
 export interface OpenedStream {
@@ -82,9 +81,9 @@ export interface OpenedStream {
  * what to accept), and the magic bytes decide the codec.
  */
 export async function decompressStream(source: Readable, options: { mediaType?: string } = {}): Promise<OpenedStream> {
-  const head = await peekStream(source, MAGIC_BYTES);
+  const { head, stream: whole } = await peekStream(source, MAGIC_BYTES);
   const compression = detectCompression(head);
-  const stream = openDecompressor(source, compression, options.mediaType);
+  const stream = openDecompressor(whole, compression, options.mediaType);
   return { compression, stream };
 }
 

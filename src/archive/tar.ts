@@ -301,7 +301,7 @@ function applyPax(header: TarHeader, key: string, value: Buffer, at: number): vo
 export interface TarWriteEntry {
   header: Omit<TarHeader, 'xattrs'> & { xattrs?: Map<string, Buffer> };
   /** Body of a 'file' entry: exactly header.size bytes. */
-  body?: AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
+  body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
 }
 
 const MAX_OCTAL_7 = 0o7777777;
