@@ -18,7 +18,7 @@ import { importRootfs } from '../../../src/image/archive/import.ts';
 import { saveImages } from '../../../src/image/archive/save.ts';
 import { loadImages } from '../../../src/image/archive/load.ts';
 import type { ImageConfig, ImageManifest } from '../../../src/oci/image-spec.ts';
-import { openTestStore } from './memory-store.ts';
+import { openTestStore } from './test-store.ts';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -9,7 +9,7 @@ import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { writeTar, type TarWriteEntry, type TarEntryType } from '../../../src/archive/tar.ts';
 import { loadImages } from '../../../src/image/archive/load.ts';
 import { importRootfs } from '../../../src/image/archive/import.ts';
-import { openTestStore } from '../../integration/archive/memory-store.ts';
+import { openTestStore } from '../../integration/archive/test-store.ts';
 
 /**
  * Bad archives for `load` (and bad tarballs for `import`): each is refused
