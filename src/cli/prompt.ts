@@ -1,9 +1,9 @@
 /** Reading answers from the user (login, prune confirmation). */
-import { createInterface } from 'node:readline';
 
 export async function readLine(stdin: NodeJS.ReadStream, stdout: NodeJS.WriteStream, question: string, muted = false): Promise<string> {
   stdout.write(question);
-  const rl = createInterface({ input: stdin, terminal: false });
+  // readline is loaded only when a command asks the user something.
+  const rl = process.getBuiltinModule('node:readline').createInterface({ input: stdin, terminal: false });
   const wasRaw = stdin.isTTY ? stdin.isRaw : false;
   // Hide a typed password: no echo while reading on a terminal.
   if (muted && stdin.isTTY) stdin.setRawMode(false);

@@ -4,7 +4,6 @@
  * <data root>/berthd.log), waits for /_ping, and goes on. Never for an
  * explicit -H / BERTH_HOST / DOCKER_HOST: a user who named a daemon means it.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +45,8 @@ export async function startDaemon(options: { dataRoot: string; socketPath: strin
     closeSync(logFd);
     throw new BerthError('BERTH_CLIENT_NO_BERTHD', `cannot start berthd: ${args[args.length - 1]} is missing (run scripts/setup.sh)`);
   }
-  const child = spawn(file, [...args, '--data-root', options.dataRoot, '-H', `unix://${options.socketPath}`], {
+  // child_process loads only when a daemon must be started.
+  const child = process.getBuiltinModule('node:child_process').spawn(file, [...args, '--data-root', options.dataRoot, '-H', `unix://${options.socketPath}`], {
     detached: true, // setsid(): the daemon outlives this CLI and its terminal
     stdio: ['ignore', logFd, logFd],
     env: { ...process.env, BERTH_BUNDLED: undefined },

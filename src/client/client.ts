@@ -3,8 +3,8 @@
  * version negotiated once per client (HEAD /_ping, then the lower of ours and
  * the server's), JSON and streaming answers, Docker's error bodies as errors.
  */
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
+import { http1Request, type Http1Response, type HttpHeaders } from './http1.ts';
 import { API_VERSION } from '../common/config.ts';
 import { BerthError } from '../common/errors.ts';
 import { negotiateVersion } from '../api/version.ts';
@@ -16,7 +16,7 @@ export interface RequestOptions {
   query?: Record<string, QueryValue>;
   /** JSON-encoded when an object; sent as-is when a Buffer, string or stream. */
   body?: unknown;
-  headers?: OutgoingHttpHeaders;
+  headers?: HttpHeaders;
   /** Skip the /vX.Y prefix (for /_ping). */
   unversioned?: boolean;
   signal?: AbortSignal;
@@ -89,28 +89,31 @@ export class EngineClient {
   }
 
   /** Low-level request; resolves with the response once headers arrive (any status). */
-  async raw(method: string, path: string, options: RequestOptions = {}): Promise<IncomingMessage> {
+  async raw(method: string, path: string, options: RequestOptions = {}): Promise<Http1Response> {
     const prefix = options.unversioned ? '' : `/v${await this.apiVersion()}`;
-    const { headers, send } = encodeBody(options.body);
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = httpRequest({
+    return this.send(method, prefix + path + encodeQuery(options.query), options, {});
+  }
+
+  private async send(method: string, path: string, options: RequestOptions, extra: HttpHeaders): Promise<Http1Response> {
+    const { headers, body } = encodeBody(options.body);
+    try {
+      return await http1Request({
         socketPath: this.socketPath,
         method,
-        path: prefix + path + encodeQuery(options.query),
-        headers: { Host: 'berthd', 'User-Agent': 'berth-cli', ...headers, ...options.headers },
+        path,
+        headers: { Host: 'berthd', 'User-Agent': 'berth-cli', ...headers, ...extra, ...options.headers },
+        body,
         signal: options.signal,
       });
-      req.on('response', resolve);
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new DaemonUnreachableError(this.socketPath, err));
-        else reject(err);
-      });
-      send(req);
-    });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') throw new DaemonUnreachableError(this.socketPath, err);
+      throw err;
+    }
   }
 
   /** A request whose answer must be 2xx; the response stream is returned unread. */
-  async stream(method: string, path: string, options: RequestOptions = {}): Promise<IncomingMessage> {
+  async stream(method: string, path: string, options: RequestOptions = {}): Promise<Http1Response> {
     const res = await this.raw(method, path, options);
     await throwIfError(res);
     return res;
@@ -132,30 +135,13 @@ export class EngineClient {
   /** Take over the connection with `Upgrade: tcp` (attach, exec) and return the raw socket. */
   async hijack(method: string, path: string, options: RequestOptions = {}): Promise<Duplex> {
     const prefix = `/v${await this.apiVersion()}`;
-    const { headers, send } = encodeBody(options.body);
-    return new Promise<Duplex>((resolve, reject) => {
-      const req = httpRequest({
-        socketPath: this.socketPath,
-        method,
-        path: prefix + path + encodeQuery(options.query),
-        headers: { Host: 'berthd', 'User-Agent': 'berth-cli', Connection: 'Upgrade', Upgrade: 'tcp', ...headers, ...options.headers },
-      });
-      req.on('upgrade', (_res, socket, head) => {
-        if (head.length) socket.unshift(head);
-        resolve(socket);
-      });
-      req.on('response', (res) => {
-        throwIfError(res).then(
-          () => resolve(res.socket as Duplex),
-          reject,
-        );
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new DaemonUnreachableError(this.socketPath, err));
-        else reject(err);
-      });
-      send(req);
-    });
+    const res = await this.send(method, prefix + path + encodeQuery(options.query), options, { Connection: 'Upgrade', Upgrade: 'tcp' });
+    if (res.statusCode === 101) {
+      res.socket.resume();
+      return res.socket;
+    }
+    await throwIfError(res);
+    return res.socket;
   }
 }
 
@@ -172,25 +158,11 @@ export function encodeQuery(query: Record<string, QueryValue> | undefined): stri
   return s ? `?${s}` : '';
 }
 
-function encodeBody(body: unknown): { headers: OutgoingHttpHeaders; send: (req: import('node:http').ClientRequest) => void } {
-  if (body === undefined) return { headers: {}, send: (req) => req.end() };
-  if (Buffer.isBuffer(body) || typeof body === 'string') {
-    return { headers: { 'Content-Length': Buffer.byteLength(body) }, send: (req) => req.end(body) };
-  }
-  if (isReadable(body)) {
-    return {
-      headers: { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' },
-      send: (req) => {
-        body.on('error', (err) => req.destroy(err));
-        body.pipe(req);
-      },
-    };
-  }
-  const text = JSON.stringify(body);
-  return {
-    headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
-    send: (req) => req.end(text),
-  };
+function encodeBody(body: unknown): { headers: HttpHeaders; body: Buffer | string | Readable | undefined } {
+  if (body === undefined) return { headers: {}, body: undefined };
+  if (Buffer.isBuffer(body) || typeof body === 'string') return { headers: {}, body };
+  if (isReadable(body)) return { headers: { 'Content-Type': 'application/x-tar' }, body };
+  return { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
 }
 
 function isReadable(x: unknown): x is Readable {
@@ -203,7 +175,7 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function throwIfError(res: IncomingMessage): Promise<void> {
+async function throwIfError(res: Http1Response): Promise<void> {
   const status = res.statusCode ?? 500;
   if (status < 400) return;
   const text = (await readAll(res)).toString('utf8');

@@ -1,6 +1,5 @@
 import { createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import type { CommandDef } from '../command.ts';
 import { str } from '../command.ts';
 
@@ -17,6 +16,7 @@ const command: CommandDef = {
     if (!output && ctx.io.stdout.isTTY) {
       throw new Error('cowardly refusing to save to a terminal. Use the -o flag or redirect');
     }
+    const { pipeline } = process.getBuiltinModule('node:stream/promises');
     const client = await ctx.client();
     const res = await client.stream('GET', '/images/get', { query: { names: ctx.args, platform: str(ctx.flags, 'platform') } });
     if (!output) {
