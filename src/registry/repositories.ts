@@ -11,6 +11,11 @@
  * Reserved directories start with "_", which no name component can (the name
  * grammar), so a repository "a/_layers" can never collide with metadata.
  * Names and tags are validated before they reach this module.
+ *
+ * Tags and manifest records are also kept in memory once read (manifest GETs
+ * are the hot path), and every write through this class updates that memory
+ * first-hand. So one registry process owns a root at a time, as berthd owns
+ * its data root; a second writer on the same root would not be seen.
  */
 import { mkdir, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,8 +24,13 @@ import { writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.ts';
 import { hexOf } from './names.ts';
 import type { Descriptor, ManifestRecord, UploadSession } from './types.ts';
 
+/** Entries kept per cache before it is simply cleared (records are ~200 bytes). */
+const MAX_CACHED = 100_000;
+
 export class RepositoryMetadata {
   readonly root: string;
+  private readonly tags = new Map<string, Digest>();
+  private readonly records = new Map<string, ManifestRecord>();
 
   constructor(registryRoot: string) {
     this.root = join(registryRoot, 'repositories');
@@ -60,6 +70,7 @@ export class RepositoryMetadata {
 
   async putManifest(name: string, record: ManifestRecord): Promise<void> {
     await writeJsonAtomic(this.revisionPath(name, record.digest), record);
+    remember(this.records, `${name}@${record.digest}`, record);
     if (record.subject) {
       const descriptor: Descriptor = { mediaType: record.mediaType, digest: record.digest, size: record.size };
       if (record.artifactType) descriptor.artifactType = record.artifactType;
@@ -69,8 +80,14 @@ export class RepositoryMetadata {
   }
 
   async getManifest(name: string, digest: Digest): Promise<ManifestRecord | undefined> {
+    const key = `${name}@${digest}`;
+    const cached = this.records.get(key);
+    if (cached) return cached;
     const text = await readFile(this.revisionPath(name, digest), 'utf8').catch(ignoreMissing);
-    return text === undefined ? undefined : (JSON.parse(text) as ManifestRecord);
+    if (text === undefined) return undefined;
+    const record = JSON.parse(text) as ManifestRecord;
+    remember(this.records, key, record);
+    return record;
   }
 
   /** Remove the manifest, every tag pointing at it, and its referrers entry. False if absent. */
@@ -83,6 +100,7 @@ export class RepositoryMetadata {
     if (record.subject) {
       await removeFile(join(this.dir(name), '_referrers', hexOf(record.subject), `${hexOf(digest)}.json`));
     }
+    this.records.delete(`${name}@${digest}`);
     await removeFile(this.revisionPath(name, digest));
     return true;
   }
@@ -94,15 +112,25 @@ export class RepositoryMetadata {
   }
 
   async setTag(name: string, tag: string, digest: Digest): Promise<void> {
+    // Forget first: if the write fails half-way, the next read goes to disk.
+    this.tags.delete(`${name}:${tag}`);
     await writeFileAtomic(this.tagPath(name, tag), digest);
+    remember(this.tags, `${name}:${tag}`, digest);
   }
 
   async resolveTag(name: string, tag: string): Promise<Digest | undefined> {
+    const key = `${name}:${tag}`;
+    const cached = this.tags.get(key);
+    if (cached) return cached;
     const text = await readFile(this.tagPath(name, tag), 'utf8').catch(ignoreMissing);
-    return text === undefined ? undefined : (text.trim() as Digest);
+    if (text === undefined) return undefined;
+    const digest = text.trim() as Digest;
+    remember(this.tags, key, digest);
+    return digest;
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
+    this.tags.delete(`${name}:${tag}`);
     return removeFile(this.tagPath(name, tag));
   }
 
@@ -167,8 +195,16 @@ export class RepositoryMetadata {
 
   /** Remove a whole repository's metadata (tests and tooling). */
   async removeRepository(name: string): Promise<void> {
+    for (const cache of [this.tags, this.records] as Map<string, unknown>[]) {
+      for (const key of cache.keys()) if (key.startsWith(`${name}:`) || key.startsWith(`${name}@`)) cache.delete(key);
+    }
     await rm(this.dir(name), { recursive: true, force: true });
   }
+}
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, value);
 }
 
 /** Go's sort.Strings compares bytes; for our ASCII names that is code-unit order. */

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { startRegistry } from '../../../src/registry/server.ts';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { startTestRegistry, sha256, errorCode, type RegistryFixture } from './registry-fixture.ts';
@@ -142,6 +144,48 @@ describe('registry chunked uploads', () => {
       assert.equal(res.status, 404, path);
       assert.equal(await errorCode(res), 'BLOB_UPLOAD_UNKNOWN', path);
     }
+  });
+
+  test('a client that drops mid-PATCH can ask where the upload stands and resume from there', async () => {
+    const blob = randomBytes(3 << 20);
+    const location = await startSession(reg.url, 'up/dropped');
+    const { hostname, port } = new URL(reg.url);
+    const sent = 2 << 20;
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    socket.write(`PATCH ${location} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${blob.length}\r\n\r\n`);
+    await new Promise<void>((resolve) => socket.write(blob.subarray(0, sent), () => resolve()));
+    socket.destroy();
+
+    // The registry keeps every byte that arrived; wait until it has noticed the drop.
+    let range = '';
+    for (let i = 0; i < 100; i++) {
+      const status = await fetch(`${reg.url}${location}`);
+      range = status.headers.get('range') ?? '';
+      if (range === `0-${sent - 1}`) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(range, `0-${sent - 1}`);
+    assert.equal((await patch(reg.url, location, blob.subarray(sent), sent)).status, 202);
+    const put = await fetch(`${reg.url}${location}?digest=${sha256(blob)}`, { method: 'PUT' });
+    assert.equal(put.status, 201);
+    const get = await fetch(`${reg.url}/v2/up/dropped/blobs/${sha256(blob)}`);
+    assert.ok(Buffer.from(await get.arrayBuffer()).equals(blob));
+  });
+
+  test('concurrent uploads of the same blob in two sessions both succeed and store one blob', async () => {
+    const blob = randomBytes(1 << 20);
+    const digest = sha256(blob);
+    const results = await Promise.all(
+      [0, 1].map(async () => {
+        const location = await startSession(reg.url, 'up/race');
+        assert.equal((await patch(reg.url, location, blob, 0)).status, 202);
+        return (await fetch(`${reg.url}${location}?digest=${digest}`, { method: 'PUT' })).status;
+      }),
+    );
+    assert.deepEqual(results, [201, 201]);
+    const get = await fetch(`${reg.url}/v2/up/race/blobs/${digest}`);
+    assert.ok(Buffer.from(await get.arrayBuffer()).equals(blob));
   });
 
   test('Content-Length that disagrees with Content-Range is 400 SIZE_INVALID', async () => {
