@@ -159,6 +159,34 @@ describe('import, save, load', () => {
     assert.deepEqual(rawConfig.rootfs.diff_ids, [result.diffId]);
   });
 
+  test('the docker-format save is also an OCI layout: skopeo reads it both ways', async () => {
+    const { store, result } = await importedStore('dual-read');
+    const file = join(work, 'dual.tar');
+    await saveToFile(await saveImages(store, ['busybox:imported']), file);
+    const asDocker = await skopeoInspect(`docker-archive:${file}`, { tmpdir: work, config: true });
+    assert.deepEqual(asDocker.rootfs.diff_ids, [result.diffId]);
+    const asOci = await skopeoInspect(`oci-archive:${file}:imported`, { tmpdir: work, config: true });
+    assert.deepEqual(asOci.rootfs.diff_ids, [result.diffId]);
+  });
+
+  test('several images in one archive share their layers, in both formats', async () => {
+    const store = await openTestStore(join(work, 'multi-src'));
+    const a = await importRootfs(store, createReadStream(rootfsTar), { ref: 'multi/a:1', changes: ['CMD ["a"]'] });
+    const b = await importRootfs(store, createReadStream(rootfsTar), { ref: 'multi/b:1', changes: ['CMD ["b"]'] });
+    assert.notEqual(a.id, b.id);
+    assert.equal(a.diffId, b.diffId);
+    for (const format of ['docker', 'oci'] as const) {
+      const file = join(work, `multi-${format}.tar`);
+      await saveToFile(await saveImages(store, ['multi/a:1', 'multi/b:1', a.id], { format }), file);
+      const names = tarList(file);
+      assert.equal(names.length, new Set(names).size, `${format}: no duplicate entries`);
+      const fresh = await openTestStore(join(work, `multi-dst-${format}`));
+      const loaded = await loadImages(fresh, createReadStream(file));
+      assert.deepEqual(loaded.loaded.sort(), ['multi/a:1', 'multi/b:1'], format);
+      assert.deepEqual(new Set(loaded.images.map((i) => i.id)), new Set([a.id, b.id]), format);
+    }
+  });
+
   test('saving an unknown image fails before producing a stream', async () => {
     const { store } = await importedStore('save-unknown');
     await assert.rejects(saveImages(store, ['nosuch:tag']), { code: 'BERTH_IMAGE_NOT_FOUND' });
