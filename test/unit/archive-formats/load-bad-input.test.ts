@@ -98,6 +98,23 @@ describe('load refuses bad archives and changes nothing', () => {
     assert.deepEqual(result.loaded, ['bad/input:test']);
   });
 
+  test('docker-archive layers may be gzip or zstd compressed; they are stored as they are', async () => {
+    const { layer, config, layerHex, configHex } = await sampleImage();
+    const { zstdCompressSync } = await import('node:zlib');
+    for (const [label, bytes, mediaType] of [
+      ['gzip', gzipSync(layer), 'application/vnd.oci.image.layer.v1.tar+gzip'],
+      ['zstd', zstdCompressSync(layer), 'application/vnd.oci.image.layer.v1.tar+zstd'],
+    ] as const) {
+      const store = await openTestStore(join(work, `compressed-${label}`));
+      const archive = await dockerArchive({ members: [{ name: `${layerHex}/layer.tar`, body: bytes }, { name: `${configHex}.json`, body: config }] });
+      const result = await loadImages(store, Readable.from([gzipSync(archive)]));
+      assert.deepEqual(result.loaded, ['bad/input:test'], label);
+      const manifest = JSON.parse((await store.content.readBytes(store.images.get(`sha256:${configHex}`)!.digest)).toString());
+      assert.equal(manifest.layers[0].mediaType, mediaType, label);
+      assert.equal(manifest.layers[0].digest, `sha256:${sha(bytes)}`, label);
+    }
+  });
+
   test('bytes that are not a tar', async () => {
     await expectRefused(randomBytes(4096), /^BERTH_ARCHIVE_(CORRUPT|MALFORMED_TAR)$/, /tar/);
   });
