@@ -46,3 +46,4 @@ export { CgroupV1Manager } from './v1.ts';
 export { CgroupV2Manager, v2Writes } from './v2.ts';
 export type { CgroupV2Options } from './v2.ts';
 export { cpuSharesToWeight, blkioWeightToIoWeight, memorySwapToV2 } from './convert.ts';
+export { compileDeviceProgram, deviceAccessAllowed, BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, DEVICE_PROGRAM_LICENSE } from './devices-ebpf.ts';

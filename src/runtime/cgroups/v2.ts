@@ -4,10 +4,12 @@
  * from the OCI (v1-flavoured) resources the way runc does.
  *
  * Device rules: cgroup v2 has no devices.allow; it needs an eBPF program of
- * type BPF_PROG_TYPE_CGROUP_DEVICE attached to the group. berth does not
- * generate that program yet, so a config with device rules is refused on v2
- * (BERTH_CGROUPS_DEVICES_UNSUPPORTED) unless the caller opts in to running
- * without device confinement (`devices: 'ignore'`), never silently.
+ * type BPF_PROG_TYPE_CGROUP_DEVICE attached to the group. berth compiles that
+ * program (devices-ebpf.ts), but loading it takes bpf(2), i.e. native code:
+ * the caller passes `attachDeviceProgram` (the launcher's loader). Without it,
+ * a config with device rules is refused on v2 (BERTH_CGROUPS_DEVICES_UNSUPPORTED)
+ * unless the caller opts in to running without device confinement
+ * (`devices: 'ignore'`) — never silently.
  */
 import { join } from 'node:path';
 import type { LinuxResources } from '../../oci/runtime-spec.ts';
@@ -31,10 +33,16 @@ import {
 import { blkioWeightToIoWeight, checkCpuList, checkInteger, checkPageSize, cpuMax, cpuSharesToWeight, limitValue, memorySwapToV2 } from './convert.ts';
 import { collectProcesses, enableV2Controllers, waitForEmpty, writeUnified } from './common.ts';
 import { checkPid } from './v1.ts';
+import { compileDeviceProgram } from './devices-ebpf.ts';
 
 export interface CgroupV2Options {
-  /** What to do with linux.resources.devices, which v2 can only enforce with eBPF. */
+  /** Without attachDeviceProgram: refuse device rules (default) or run without device confinement. */
   devices?: 'error' | 'ignore';
+  /**
+   * Load `program` (struct bpf_insn[], BPF_PROG_TYPE_CGROUP_DEVICE) and attach
+   * it to `cgroupDir` with BPF_CGROUP_DEVICE / BPF_F_ALLOW_MULTI.
+   */
+  attachDeviceProgram?: (cgroupDir: string, program: Buffer) => Promise<void> | void;
 }
 
 /** The controllers berth enables for its groups when the host offers them. */
@@ -68,7 +76,7 @@ export class CgroupV2Manager implements CgroupManager {
     try {
       this.unavailable = enableV2Controllers(this.mount, this.path, WANTED_CONTROLLERS);
       makeCgroupDir(this.dir);
-      await this.apply(resources);
+      await this.apply(resources, true);
     } catch (err) {
       await this.destroy({ timeoutMs: 500 }).catch(() => {});
       throw err;
@@ -85,7 +93,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   async update(resources: LinuxResources): Promise<void> {
-    await this.apply(resources);
+    await this.apply(resources, false);
   }
 
   /** Fail clearly when a setting's controller is not enabled for this group. */
@@ -98,17 +106,28 @@ export class CgroupV2Manager implements CgroupManager {
     return this.dir;
   }
 
-  private async apply(r: LinuxResources): Promise<void> {
+  private async apply(r: LinuxResources, creating: boolean): Promise<void> {
     if (r === null || typeof r !== 'object') throw new BerthError('BERTH_CGROUPS_RESOURCE', 'linux.resources: expected an object', { status: 400 });
     for (const [file, value, controller, where] of v2Writes(r)) {
       writeCgroupFile(this.need(controller, where), file, value);
     }
-    if (r.devices?.length && this.options.devices !== 'ignore') {
-      throw new BerthError(
-        'BERTH_CGROUPS_DEVICES_UNSUPPORTED',
-        'linux.resources.devices: cgroup v2 enforces device rules only through an eBPF program, which berth does not implement yet; remove the rules or create the manager with { devices: "ignore" } to run without device confinement',
-        { status: 400 },
-      );
+    if (r.devices?.length) {
+      // Compile first: bad rules are input errors whatever the host can do.
+      const program = compileDeviceProgram(r.devices);
+      if (this.options.attachDeviceProgram) {
+        if (!creating) {
+          // Programs attached with ALLOW_MULTI all have to agree, so adding one
+          // can only narrow access; replacing needs the old program's fd.
+          throw new BerthError('BERTH_CGROUPS_UNSUPPORTED', 'linux.resources.devices: changing the device rules of a live cgroup v2 group is not supported', { status: 400 });
+        }
+        await this.options.attachDeviceProgram(this.dir, program);
+      } else if (this.options.devices !== 'ignore') {
+        throw new BerthError(
+          'BERTH_CGROUPS_DEVICES_UNSUPPORTED',
+          'linux.resources.devices: cgroup v2 enforces device rules only through an eBPF program, and no loader was given (attachDeviceProgram); pass one, or { devices: "ignore" } to run without device confinement',
+          { status: 400 },
+        );
+      }
     }
     if (r.unified && Object.keys(r.unified).length) writeUnified(this.dir, r.unified);
   }

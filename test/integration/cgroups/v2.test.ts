@@ -9,8 +9,11 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { join, dirname } from 'node:path';
 import { createCgroupManager, detectCgroupLayout, type CgroupLayout, type CgroupMount } from '../../../src/runtime/cgroups/index.ts';
 import { Cleanup, spawnGated, testCgroupPath, delay, waitUntil } from './helpers.ts';
 
@@ -116,6 +119,47 @@ describe('cgroup v2 driver on the real cgroup2 mount', { skip: !unified && 'no c
         return true;
       });
       assert.equal(cg.exists(), false);
+    }
+  });
+
+  test('device rules enforced by the compiled eBPF program, attached for real', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'berth-test-devices-'));
+    try {
+      const attacher = join(work, 'device-attach');
+      execFileSync('gcc', ['-Wall', '-Wextra', '-Werror', '-O2', '-o', attacher, join(dirname(fileURLToPath(import.meta.url)), 'device-attach.c')]);
+      const attachDeviceProgram = (dir: string, program: Buffer) => {
+        const file = join(work, 'devices.bpf');
+        writeFileSync(file, program);
+        execFileSync(attacher, [file, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      };
+      const cg = cleanup.track(createCgroupManager(testCgroupPath('v2bpf'), v2Layout, { attachDeviceProgram }));
+      await cg.create({
+        devices: [
+          { allow: false, access: 'rwm' },
+          { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }, // null
+          { allow: true, type: 'c', major: 1, minor: 5, access: 'r' }, // zero, read-only
+        ],
+      });
+      const g = cleanup.child(
+        spawnGated(
+          [
+            'echo x > /dev/null && echo null-write-ok',
+            '/bin/busybox head -c 1 /dev/zero >/dev/null && echo zero-read-ok',
+            '(echo x > /dev/zero) 2>/dev/null || echo zero-write-denied',
+            '/bin/busybox head -c 1 /dev/urandom >/dev/null 2>&1 || echo urandom-denied',
+          ].join('; '),
+        ),
+      );
+      await cg.addProcess(g.pid);
+      g.release();
+      await g.exited;
+      assert.equal(g.stdout(), 'null-write-ok\nzero-read-ok\nzero-write-denied\nurandom-denied\n');
+      // Outside the group nothing changed.
+      assert.equal(execFileSync('/bin/busybox', ['head', '-c', '1', '/dev/urandom']).length, 1);
+      await assert.rejects(cg.update({ devices: [{ allow: true, access: 'rwm' }] }), { code: 'BERTH_CGROUPS_UNSUPPORTED' });
+      await cg.destroy();
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
   });
 
