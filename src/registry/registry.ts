@@ -22,6 +22,7 @@ import { RepositoryMetadata, byteOrder } from './repositories.ts';
 import type { ManifestRecord, ReferrersIndex } from './types.ts';
 import { UploadSessions, type ChunkRange } from './uploads.ts';
 import { ManifestCache } from './manifest-cache.ts';
+import { lockRegistryRoot, type RootLock } from './root-lock.ts';
 
 /** Manifests larger than this are refused with 413 (the spec asks registries to take at least 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -34,6 +35,9 @@ export interface RegistryOptions {
   /** Serve blobs from this store instead of <root>/content (e.g. berthd's own). */
   store?: ContentStore;
 }
+
+/** Upload sessions untouched this long are dropped (distribution's default is 7 days too). */
+export const STALE_UPLOAD_MS = 7 * 24 * 3600 * 1000;
 
 export interface Page<T> {
   items: T[];
@@ -60,20 +64,48 @@ export class Registry {
   readonly uploads: UploadSessions;
   private readonly manifestBytes = new ManifestCache(64 * 1024 * 1024);
 
-  private constructor(root: string, store: ContentStore) {
+  private readonly lock: RootLock;
+
+  private constructor(root: string, store: ContentStore, lock: RootLock) {
     this.root = root;
     this.store = store;
+    this.lock = lock;
     this.meta = new RepositoryMetadata(root);
     this.uploads = new UploadSessions(store, this.meta);
   }
 
+  /** Open the registry at `root`, taking ownership of it (BERTH_REGISTRY_ROOT_BUSY if another process has it). */
   static async open(root: string, options: RegistryOptions = {}): Promise<Registry> {
-    const store = options.store ?? (await openContentStore(join(root, 'content')));
-    return new Registry(root, store);
+    const lock = await lockRegistryRoot(root, 'serve the registry');
+    try {
+      const store = options.store ?? (await openContentStore(join(root, 'content')));
+      return new Registry(root, store, lock);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
-    await this.uploads.closeAll();
+    try {
+      await this.uploads.closeAll();
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  /** Cancel upload sessions started more than `maxAgeMs` ago; returns how many. */
+  async purgeStaleUploads(maxAgeMs = STALE_UPLOAD_MS, now = Date.now()): Promise<number> {
+    let purged = 0;
+    for (const name of await this.meta.listRepositoriesWithUploads()) {
+      for (const session of await this.meta.listUploads(name)) {
+        const started = Date.parse(session.startedAt);
+        if (Number.isFinite(started) && now - started < maxAgeMs) continue;
+        await this.uploads.cancel(name, session.uuid).catch(() => this.meta.deleteUpload(name, session.uuid));
+        purged++;
+      }
+    }
+    return purged;
   }
 
   // ---- blobs -------------------------------------------------------------

@@ -189,6 +189,38 @@ export class RepositoryMetadata {
     return text === undefined ? undefined : (JSON.parse(text) as UploadSession);
   }
 
+  async listUploads(name: string): Promise<UploadSession[]> {
+    const dir = join(this.dir(name), '_uploads');
+    const out: UploadSession[] = [];
+    for (const entry of (await readdir(dir).catch(ignoreMissing)) ?? []) {
+      if (!entry.endsWith('.json') || entry.startsWith('.')) continue;
+      const text = await readFile(join(dir, entry), 'utf8').catch(ignoreMissing);
+      if (text === undefined) continue;
+      try {
+        out.push(JSON.parse(text) as UploadSession);
+      } catch {
+        // A torn session file cannot happen with atomic writes; skip anything foreign.
+      }
+    }
+    return out;
+  }
+
+  /** Repositories with an _uploads directory (a session may exist before any blob). */
+  async listRepositoriesWithUploads(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      const entries = await readdir(join(this.root, rel), { withFileTypes: true }).catch(ignoreMissing);
+      if (!entries) return;
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        if (e.name === '_uploads' && rel !== '') out.push(rel);
+        else if (!e.name.startsWith('_') && !e.name.startsWith('.')) await walk(rel === '' ? e.name : `${rel}/${e.name}`);
+      }
+    };
+    await walk('');
+    return out.sort(byteOrder);
+  }
+
   async deleteUpload(name: string, uuid: string): Promise<void> {
     await removeFile(this.uploadPath(name, uuid));
   }

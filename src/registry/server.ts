@@ -10,6 +10,8 @@ import type { ContentStore } from '../content/types.ts';
 import { createRequestHandler } from './http.ts';
 import { Registry } from './registry.ts';
 
+const PURGE_INTERVAL_MS = 6 * 3600 * 1000;
+
 export interface StartRegistryOptions {
   /** host:port to listen on; port 0 picks a free port. IPv6 as [::1]:port. */
   addr: string;
@@ -41,6 +43,14 @@ export function parseAddr(addr: string): { host: string; port: number } {
 export async function startRegistry(options: StartRegistryOptions): Promise<RunningRegistry> {
   const { host, port } = parseAddr(options.addr);
   const registry = await Registry.open(options.root, options.store ? { store: options.store } : {});
+  // Sessions a client abandoned are dropped after STALE_UPLOAD_MS, checked at start and every few hours.
+  let purging: Promise<unknown> = Promise.resolve();
+  const purge = () => {
+    purging = purging.then(() => registry.purgeStaleUploads()).catch(() => {});
+  };
+  purge();
+  const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
+  purgeTimer.unref();
   const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, highWaterMark: 1 << 20 }, createRequestHandler(registry));
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -50,6 +60,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
   try {
     await listen(server, host, port);
   } catch (err) {
+    clearInterval(purgeTimer);
+    await purging;
     await registry.close();
     throw new BerthError('BERTH_REGISTRY_LISTEN', `cannot listen on ${options.addr}: ${(err as Error).message}`, { status: 500, cause: err });
   }
@@ -73,6 +85,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
         timer.unref();
         await closed;
         clearTimeout(timer);
+        clearInterval(purgeTimer);
+        await purging;
         await registry.close();
       })();
       return closing;

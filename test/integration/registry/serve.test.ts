@@ -81,3 +81,32 @@ test('registry serve on a port in use exits 1 naming the address', async () => {
     await removeTempDir(dir);
   }
 });
+
+test('registry gc runs on a root and reports; it refuses a root a server holds', async () => {
+  const dir = await makeTempDir('berth-registry-gc-cli-');
+  const root = join(dir, 'root');
+  const server = serve(['serve', '--addr', '127.0.0.1:0', '--root', root]);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      server.stdout!.on('data', (c: Buffer) => {
+        out += c;
+        if (out.includes('listening on')) resolve();
+      });
+      server.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
+    });
+    const busy = await collect(serve(['gc', '--root', root]));
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /registry root .* is in use by process \d+/);
+
+    const exited = once(server, 'exit');
+    process.kill(server.pid!, 'SIGTERM');
+    await exited;
+    const dry = await collect(serve(['gc', '--root', root, '--dry-run']));
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^0 blobs to delete \(0\.0 MiB\), 0 kept$/m);
+  } finally {
+    stop(server);
+    await removeTempDir(dir);
+  }
+});

@@ -5,9 +5,11 @@ import { parseAddr } from '../../../src/registry/server.ts';
 import { BerthError } from '../../../src/common/errors.ts';
 
 test('registry serve arguments: --addr/--root, = forms, defaults and help', () => {
-  assert.deepEqual(parseRegistryArgs(['serve', '--addr', '127.0.0.1:5001', '--root', '/r']), { addr: '127.0.0.1:5001', root: '/r' });
-  assert.deepEqual(parseRegistryArgs(['serve', '--root=/r', '--addr=:0']), { addr: ':0', root: '/r' });
-  assert.deepEqual(parseRegistryArgs(['serve', '--root', '/r']), { addr: '127.0.0.1:5000', root: '/r' });
+  assert.deepEqual(parseRegistryArgs(['serve', '--addr', '127.0.0.1:5001', '--root', '/r']), { command: 'serve', addr: '127.0.0.1:5001', root: '/r' });
+  assert.deepEqual(parseRegistryArgs(['serve', '--root=/r', '--addr=:0']), { command: 'serve', addr: ':0', root: '/r' });
+  assert.deepEqual(parseRegistryArgs(['serve', '--root', '/r']), { command: 'serve', addr: '127.0.0.1:5000', root: '/r' });
+  assert.deepEqual(parseRegistryArgs(['gc', '--root', '/r']), { command: 'gc', root: '/r', dryRun: false });
+  assert.deepEqual(parseRegistryArgs(['gc', '--dry-run', '--root=/r']), { command: 'gc', root: '/r', dryRun: true });
   assert.equal(parseRegistryArgs([]), 'help');
   assert.equal(parseRegistryArgs(['serve', '--help']), 'help');
 });
@@ -18,6 +20,8 @@ test('bad registry arguments are BERTH_REGISTRY_USAGE errors naming the problem'
     [['serve', '--root'], /--root needs a value/],
     [['serve', '--root', '/r', '--port', '1'], /unknown flag "--port"/],
     [['start'], /unknown registry command "start"/],
+    [['gc', '--root', '/r', '--addr', ':1'], /unknown flag "--addr"/],
+    [['serve', '--root', '/r', '--dry-run'], /unknown flag "--dry-run"/],
   ];
   for (const [argv, msg] of cases) {
     assert.throws(() => parseRegistryArgs(argv), (err: unknown) => err instanceof BerthError && err.code === 'BERTH_REGISTRY_USAGE' && msg.test(err.message), argv.join(' '));
