@@ -51,7 +51,7 @@ export function tarWithFile(name: string, content: Buffer): Buffer {
 export async function makeTestImage(workDir: string, options: { extraLayers?: number; extraLayerBytes?: number; oci?: boolean } = {}): Promise<TestImage> {
   const tarPath = join(workDir, 'busybox.tar');
   await makeBusyboxTar(workDir, tarPath);
-  const tars = [await readFile(tarPath)];
+  const tars: Buffer[] = [await readFile(tarPath)];
   for (let i = 0; i < (options.extraLayers ?? 0); i++) {
     tars.push(tarWithFile(`data-${i}.bin`, randomBytes(options.extraLayerBytes ?? 256 * 1024)));
   }
@@ -60,7 +60,7 @@ export async function makeTestImage(workDir: string, options: { extraLayers?: nu
   const layers: Descriptor[] = [];
   const diffIds: Digest[] = [];
   for (const tar of tars) {
-    const gz = Buffer.from(gzipSync(tar, { level: 1 }));
+    const gz = gzipSync(tar, { level: 1 });
     diffIds.push(sha(tar));
     const d: Descriptor = { mediaType: layerMediaType, digest: sha(gz), size: gz.length };
     layers.push(d);
