@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '../tmp.ts';
-import { freePort, startLogged, stopProcess, waitUntil } from './process.ts';
+import { freePort, startLogged, stopProcess, waitUntil, onExitCleanup, killAndRemoveSync } from './process.ts';
 
 /**
  * Debian's docker-registry (distribution 2.8) on 127.0.0.1:<free port>, with
@@ -49,7 +49,9 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
     await writeFile(join(dir, 'config.yml'), config);
     const proc = startLogged(DOCKER_REGISTRY_BIN, ['serve', join(dir, 'config.yml')], join(dir, 'registry.log'));
     const url = `http://127.0.0.1:${port}`;
+    const unregister = onExitCleanup(() => killAndRemoveSync(proc.pid, dir));
     const stop = async () => {
+      unregister();
       await stopProcess(proc);
       await removeTempDir(dir);
     };

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '../tmp.ts';
-import { startLogged, stopProcess, waitUntil, run, runOk, pidsReferencing, killPids, mountsUnder } from './process.ts';
+import { startLogged, stopProcess, waitUntil, run, runOk, pidsReferencing, killPids, mountsUnder, onExitCleanup, killAndRemoveSync } from './process.ts';
 import type { RunResult } from './process.ts';
 
 /**
@@ -88,10 +88,12 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   const dockerOk = (cliArgs: string[], o: { input?: string | Buffer; timeoutMs?: number } = {}) =>
     runOk(DOCKER_CLI, ['-H', host, ...cliArgs], { env, ...o });
 
+  const unregister = onExitCleanup(() => killAndRemoveSync(proc.pid, dir));
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    unregister();
     if (proc.isRunning() && existsSync(socket)) {
       // Remove containers through the daemon first so containerd tears down shims, mounts and cgroups.
       const ids = await docker(['ps', '-aq'], { timeoutMs: 30_000 }).catch(() => undefined);

@@ -1,7 +1,7 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '../tmp.ts';
-import { run, runOk, pidsReferencing, killPids } from './process.ts';
+import { run, runOk, pidsReferencing, killPids, onExitCleanup, killAndRemoveSync } from './process.ts';
 import type { RunResult } from './process.ts';
 
 /**
@@ -94,10 +94,13 @@ export async function startPodman(options: PodmanOptions = {}): Promise<Podman> 
   const podmanOk = (args: string[], o: { input?: string | Buffer; timeoutMs?: number } = {}) =>
     runOk(PODMAN_BIN, [...globalArgs, ...args], { env, ...o });
 
+  // No long-running podman process: conmon and container processes are found by the dir in their command line.
+  const unregister = onExitCleanup(() => killAndRemoveSync(undefined, dir));
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    unregister();
     await podman(['rm', '-af', '-t', '0'], { timeoutMs: 60_000 }).catch(() => undefined);
     // reset unmounts the overlay layers and removes storage; the dir goes afterwards anyway.
     await podman(['system', 'reset', '-f'], { timeoutMs: 60_000 }).catch(() => undefined);

@@ -1,7 +1,7 @@
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { openSync, closeSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 
 /**
  * Process plumbing shared by the peer harnesses: every peer is started by us,
@@ -184,6 +184,7 @@ export function pidsReferencing(dir: string): number[] {
 /** SIGKILL the given PIDs (ours, found by pidsReferencing) and wait until they are gone. */
 export async function killPids(pids: number[], timeoutMs = 10_000): Promise<void> {
   for (const pid of pids) {
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -213,4 +214,51 @@ export function mountsUnder(dir: string): string[] {
     .filter((p): p is string => !!p)
     .map((p) => p.replace(/\\040/g, ' '))
     .filter((p) => p === dir || p.startsWith(dir + '/'));
+}
+
+/**
+ * Last-resort cleanup when the test process exits without running its
+ * after() hooks (an uncaught error, process.exit): synchronous, by PID, then
+ * unmount and remove the peer's temp dir. A normal stop() unregisters it.
+ */
+const exitCleanups = new Set<() => void>();
+let exitHooked = false;
+
+export function onExitCleanup(fn: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => {
+      for (const cleanup of exitCleanups) {
+        try {
+          cleanup();
+        } catch {
+          /* best effort: the process is going away */
+        }
+      }
+    });
+  }
+  exitCleanups.add(fn);
+  return () => exitCleanups.delete(fn);
+}
+
+/** Synchronous kill-everything-under-dir for onExitCleanup. */
+export function killAndRemoveSync(pid: number | undefined, dir: string): void {
+  const pids = [...(pid !== undefined ? [pid] : []), ...pidsReferencing(dir)];
+  for (const p of pids) {
+    // Never 0 or negative: those address process groups (or every process), not one PID.
+    if (!Number.isInteger(p) || p <= 1 || p === process.pid) continue;
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (const mount of mountsUnder(dir).sort((a, b) => b.length - a.length)) {
+    try {
+      execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
