@@ -18,6 +18,8 @@ import { CgroupV2Manager, type CgroupV2Options } from './v2.ts';
 export interface CreateCgroupManagerOptions extends CgroupV2Options {
   /** Name used when cgroupsPath is empty (the container id), placed under /berth. */
   fallbackName?: string;
+  /** Override systemd detection for systemd-style paths (tests). */
+  systemdRunning?: boolean;
 }
 
 let cachedLayout: CgroupLayout | undefined;
@@ -29,7 +31,7 @@ export function hostCgroupLayout(): CgroupLayout {
 }
 
 export function createCgroupManager(cgroupsPath: string, layout: CgroupLayout = hostCgroupLayout(), opts: CreateCgroupManagerOptions = {}): CgroupManager {
-  const path = resolveCgroupsPath(cgroupsPath, opts.fallbackName);
+  const path = resolveCgroupsPath(cgroupsPath, opts.fallbackName, { systemdRunning: opts.systemdRunning });
   if (layout.mode === 'v2') {
     const mount = layout.mounts.find((m) => m.type === 'v2');
     if (!mount) throw new BerthError('BERTH_CGROUPS_NOT_MOUNTED', 'cgroup v2 layout without a cgroup2 mount');
@@ -40,7 +42,8 @@ export function createCgroupManager(cgroupsPath: string, layout: CgroupLayout = 
 
 export { detectCgroupLayout, parseCgroupMounts, layoutFromMounts } from './layout.ts';
 export type { CgroupLayout, CgroupMount, CgroupMode } from './layout.ts';
-export { resolveCgroupsPath, DEFAULT_CGROUP_PARENT } from './path.ts';
+export { resolveCgroupsPath, systemdStylePath, DEFAULT_CGROUP_PARENT } from './path.ts';
+export type { ResolveCgroupsPathOptions } from './path.ts';
 export type { CgroupManager, CgroupStats, MemoryStats, CpuStats, PidsStats, DestroyOptions } from './types.ts';
 export { CgroupV1Manager } from './v1.ts';
 export { CgroupV2Manager, v2Writes } from './v2.ts';

@@ -93,7 +93,23 @@ describe('cgroupsPath', () => {
     assert.throws(() => resolveCgroupsPath('/'), { code: 'BERTH_CGROUPS_PATH' });
     assert.throws(() => resolveCgroupsPath(''), { code: 'BERTH_CGROUPS_PATH' });
     assert.throws(() => resolveCgroupsPath('a\nb'), { code: 'BERTH_CGROUPS_PATH' });
-    assert.throws(() => resolveCgroupsPath('system.slice:docker:abc'), { code: 'BERTH_CGROUPS_SYSTEMD_UNSUPPORTED' });
+    assert.throws(() => resolveCgroupsPath('system.slice:docker:abc', undefined, { systemdRunning: true }), (err: any) => {
+      assert.equal(err.code, 'BERTH_CGROUPS_SYSTEMD_UNSUPPORTED');
+      assert.match(err.message, /systemd manages/);
+      return true;
+    });
+  });
+
+  test('systemd-style paths map to the directories systemd would use when no systemd runs', () => {
+    const r = (p: string) => resolveCgroupsPath(p, undefined, { systemdRunning: false });
+    assert.equal(r('system.slice:docker:abc'), '/system.slice/docker-abc.scope');
+    assert.equal(r(':docker:abc'), '/system.slice/docker-abc.scope');
+    assert.equal(r('kubepods-besteffort-pod12.slice:cri-containerd:f00'), '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-f00.scope');
+    assert.equal(r('-.slice::x'), '/x.scope');
+    assert.equal(r('user.slice:ignored:machine.slice'), '/user.slice/machine.slice');
+    for (const bad of ['system:docker:abc', 'a--b.slice:p:n', '-a.slice:p:n', 'system.slice:docker:']) {
+      assert.throws(() => r(bad), { code: 'BERTH_CGROUPS_PATH' }, bad);
+    }
   });
 
   test('the manager picks the driver from the layout', () => {
