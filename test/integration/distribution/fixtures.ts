@@ -48,10 +48,16 @@ export function tarWithFile(name: string, content: Buffer): Buffer {
  * Build the image in memory. `extraLayers` adds layers of `extraLayerBytes`
  * random (incompressible) bytes each, to have something worth fetching in parallel.
  */
-export async function makeTestImage(workDir: string, options: { extraLayers?: number; extraLayerBytes?: number; oci?: boolean } = {}): Promise<TestImage> {
-  const tarPath = join(workDir, 'busybox.tar');
-  await makeBusyboxTar(workDir, tarPath);
-  const tars: Buffer[] = [await readFile(tarPath)];
+export async function makeTestImage(
+  workDir: string,
+  options: { extraLayers?: number; extraLayerBytes?: number; oci?: boolean; busybox?: boolean } = {},
+): Promise<TestImage> {
+  const tars: Buffer[] = [];
+  if (options.busybox !== false) {
+    const tarPath = join(workDir, 'busybox.tar');
+    await makeBusyboxTar(workDir, tarPath);
+    tars.push(await readFile(tarPath));
+  }
   for (let i = 0; i < (options.extraLayers ?? 0); i++) {
     tars.push(tarWithFile(`data-${i}.bin`, randomBytes(options.extraLayerBytes ?? 256 * 1024)));
   }
