@@ -1,7 +1,7 @@
 import type { ContentStore } from '../../content/types.ts';
 import type { ImageManifest } from '../../oci/image-spec.ts';
 import type { ImageStore } from '../store.ts';
-import { hostPlatform } from './platform.ts';
+import { hostPlatform } from '../platform.ts';
 import type { ArchiveImageStore, ResolvedImage } from './types.ts';
 
 /**

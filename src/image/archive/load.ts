@@ -20,6 +20,7 @@ import {
   type Platform,
 } from '../../oci/image-spec.ts';
 import { familiarString, parseDockerRef, tagString } from '../reference.ts';
+import { platformRank } from '../platform.ts';
 import { withHostDefaults } from './platform.ts';
 import { DEFAULT_MAX_JSON_BYTES, removeDeadStagingDirs, stageArchive, uncompressedDigest, type StagedArchive, type StagedFile } from './staging.ts';
 import type { ArchiveImageStore, LoadOptions, LoadResult, LoadedImage } from './types.ts';
@@ -187,9 +188,12 @@ class LoadPlanner {
     if (!isObject(index) || !Array.isArray(index.manifests)) throw malformed(`${where} (${file.name})`, 'expected an image index with a manifests array');
     const candidates = (index.manifests as unknown[]).map((m, k) => this.descriptor(m, `${where} → manifests[${k}]`));
     const want = this.platform;
-    const match = candidates.find(
-      (m) => isManifestMediaType(m.mediaType) && m.platform?.os === want.os && m.platform?.architecture === want.architecture && (!want.variant || m.platform?.variant === want.variant),
-    );
+    // Best match as containerd ranks them (amd64 also runs 386, arm64 runs arm/v8…).
+    const ranked = candidates
+      .map((m) => ({ m, rank: isManifestMediaType(m.mediaType) && m.platform ? platformRank(want, m.platform) : undefined }))
+      .filter((c): c is { m: Descriptor; rank: number } => c.rank !== undefined)
+      .sort((a, b) => a.rank - b.rank);
+    const match = ranked[0]?.m;
     if (!match) {
       const have = candidates.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? '/' + m.platform.variant : ''}` : 'unknown')).join(', ');
       throw new BerthError('BERTH_LOAD_NO_MATCHING_PLATFORM', `${where}: no image for ${want.os}/${want.architecture} in the index (it has: ${have || 'nothing'})`, { status: 400 });

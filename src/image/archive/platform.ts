@@ -1,15 +1,15 @@
 import type { Platform } from '../../oci/image-spec.ts';
+import { hostPlatform, normalizePlatform, parsePlatform } from '../platform.ts';
 
-/** Node's process.arch → the OCI/GOARCH name. */
-const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
-export function hostPlatform(): Platform {
-  return { os: 'linux', architecture: ARCH[process.arch] ?? process.arch };
-}
-
-export function withHostDefaults(platform: Partial<Platform> | undefined): Platform {
+/** A `--platform` string ("linux/arm64") or a partial Platform, completed from the host's. */
+export function withHostDefaults(platform: string | Partial<Platform> | undefined): Platform {
+  if (typeof platform === 'string') return parsePlatform(platform);
   const host = hostPlatform();
-  const out: Platform = { os: platform?.os ?? host.os, architecture: platform?.architecture ?? host.architecture };
-  if (platform?.variant) out.variant = platform.variant;
-  return out;
+  // The host's variant only goes with the host's architecture.
+  const variant = platform?.variant ?? (platform?.architecture === undefined ? host.variant : undefined);
+  return normalizePlatform({
+    os: platform?.os ?? host.os,
+    architecture: platform?.architecture ?? host.architecture,
+    ...(variant ? { variant } : {}),
+  });
 }

@@ -37,8 +37,8 @@ export interface ImportOptions {
   message?: string;
   /** Where the tarball came from, for the default message ("-" for stdin, or a URL). */
   source?: string;
-  /** Target platform (default linux/amd64, the host's). */
-  platform?: Partial<Platform>;
+  /** Target platform: "linux/arm64" or a Platform (default the host's, linux/amd64 here). */
+  platform?: string | Partial<Platform>;
   onProgress?: ProgressSink;
 }
 
@@ -70,8 +70,8 @@ export interface LoadOptions {
   tmpDir?: string;
   /** Largest JSON document (manifest.json, index.json, configs, manifests) accepted (default 16 MiB). */
   maxJsonBytes?: number;
-  /** Platform chosen from multi-platform indexes in an OCI layout (default linux/amd64). */
-  platform?: Partial<Platform>;
+  /** Platform chosen from multi-platform indexes in an OCI layout: "linux/arm64" or a Platform (default the host's). */
+  platform?: string | Partial<Platform>;
 }
 
 export interface LoadedImage {

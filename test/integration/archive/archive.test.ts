@@ -86,6 +86,14 @@ describe('import, save, load', () => {
     }
   });
 
+  test('import --platform sets the config platform', async () => {
+    const { result, store } = await importedStore('import-platform', { platform: 'linux/arm64' });
+    const config = JSON.parse((await store.content.readBytes(result.id)).toString()) as ImageConfig;
+    assert.equal(config.architecture, 'arm64');
+    assert.equal(config.os, 'linux');
+    await assert.rejects(importRootfs(store, createReadStream(rootfsTar), { platform: 'plan9/vax' }), { code: 'BERTH_PLATFORM_INVALID' });
+  });
+
   test('import applies --change and --message', async () => {
     const { result, store } = await importedStore('import-changes', {
       ref: 'example.com/team/app:v1',

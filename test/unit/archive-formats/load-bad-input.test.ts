@@ -115,6 +115,34 @@ describe('load refuses bad archives and changes nothing', () => {
     }
   });
 
+  test('an OCI layout with a multi-platform index loads the host platform, or says none fits', async () => {
+    const { layer, config, layerHex, configHex } = await sampleImage();
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${configHex}`, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerHex}`, size: layer.length }],
+    }));
+    const mHex = sha(manifest);
+    const entry = (architecture: string, digest: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length, platform: { os: 'linux', architecture } });
+    const layout = async (archs: string[]) => {
+      // Only the amd64 entry's blobs are present: a loader that touched another platform would fail.
+      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: archs.map((a) => entry(a, a === 'amd64' ? `sha256:${mHex}` : `sha256:${'e'.repeat(64)}`)) }));
+      return tarOf([
+        { name: 'oci-layout', body: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+        { name: 'index.json', body: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(index)}`, size: index.length, annotations: { 'io.containerd.image.name': 'docker.io/multi/arch:1' } }] })) },
+        { name: `blobs/sha256/${sha(index)}`, body: index },
+        { name: `blobs/sha256/${mHex}`, body: manifest },
+        { name: `blobs/sha256/${configHex}`, body: config },
+        { name: `blobs/sha256/${layerHex}`, body: layer },
+      ]);
+    };
+    const store = await openTestStore(join(work, 'multi-platform'));
+    const result = await loadImages(store, Readable.from([await layout(['arm64', 'amd64', 's390x'])]));
+    assert.deepEqual(result.images, [{ id: `sha256:${configHex}`, tags: ['docker.io/multi/arch:1'] }]);
+    await expectRefused(await layout(['arm64', 's390x']), 'BERTH_LOAD_NO_MATCHING_PLATFORM', /no image for linux\/amd64 .*linux\/arm64, linux\/s390x/);
+  });
+
   test('bytes that are not a tar', async () => {
     await expectRefused(randomBytes(4096), /^BERTH_ARCHIVE_(CORRUPT|MALFORMED_TAR)$/, /tar/);
   });
