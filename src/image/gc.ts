@@ -17,7 +17,8 @@ import type { ImageRecord } from './store.ts';
 /** What GC needs from the snapshot area: snapshots are keyed by chain ID and know their parent. */
 export interface SnapshotCatalog {
   list(): Promise<Array<{ chainId: Digest; parent?: Digest; size?: number }>>;
-  remove(chainId: Digest): Promise<void>;
+  /** Remove one snapshot; may return the bytes it freed (else the listed size counts). */
+  remove(chainId: Digest): Promise<number | void>;
 }
 
 export interface GcOptions {
@@ -111,9 +112,9 @@ export async function collectGarbage(options: GcOptions): Promise<GcResult> {
     // Children before parents, so no snapshot loses its lower layers while it exists.
     const doomed = all.filter((s) => !keep.has(s.chainId)).sort((a, b) => depth(b.chainId) - depth(a.chainId));
     for (const s of doomed) {
-      if (!dryRun) await options.snapshots.remove(s.chainId);
+      const freed = dryRun ? undefined : await options.snapshots.remove(s.chainId);
       deletedSnapshots.push(s.chainId);
-      spaceReclaimed += s.size ?? 0;
+      spaceReclaimed += typeof freed === 'number' ? freed : (s.size ?? 0);
     }
   }
 
