@@ -19,7 +19,14 @@ import type { ArchiveImageStore, ImportOptions, ImportResult } from './types.ts'
  */
 export async function importRootfs(store: ArchiveImageStore, source: Readable, options: ImportOptions = {}): Promise<ImportResult> {
   // Validate everything the user typed before reading a byte.
-  const tag = options.ref !== undefined ? tagString(parseDockerRef(options.ref) as ReturnType<typeof parseDockerRef> & { tag: string }) : undefined;
+  let tag: string | undefined;
+  if (options.ref !== undefined) {
+    const ref = parseDockerRef(options.ref);
+    if (ref.digest !== undefined || ref.tag === undefined) {
+      throw new BerthError('BERTH_IMPORT_INVALID_REFERENCE', `cannot tag the imported image as "${options.ref}": a digest reference is not a tag`, { status: 400 });
+    }
+    tag = tagString(ref as typeof ref & { tag: string });
+  }
   const containerConfig = applyChanges({}, options.changes ?? []);
   const platform = withHostDefaults(options.platform);
 

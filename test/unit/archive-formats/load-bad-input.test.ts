@@ -333,5 +333,6 @@ describe('import refuses bad tarballs and registers nothing', () => {
     await expectRefused(tar, { changes: ['RUN rm -rf /'] }, 'BERTH_IMPORT_INVALID_CHANGE', /RUN is not supported/);
     await expectRefused(tar, { changes: ['EXPOSE 99999'] }, 'BERTH_IMPORT_INVALID_CHANGE', /port/);
     await expectRefused(tar, { ref: 'not a name' }, /^BERTH_REFERENCE_/);
+    await expectRefused(tar, { ref: `busybox@sha256:${'a'.repeat(64)}` }, 'BERTH_IMPORT_INVALID_REFERENCE', /digest reference/);
   });
 });
