@@ -5,49 +5,17 @@
  * namespace flags …), the same argument rules (socket not AF_VSOCK, the five
  * personality values, clone without namespace flags) and EPERM for the rest.
  *
- * Moby decides each rule's inclusion at container creation from the granted
- * capabilities and the host's CPU architecture and kernel; so does this.
+ * The profile is kept in Docker's own format and resolved per container by
+ * the same code that resolves user profiles (docker-profile.ts), so the
+ * default and `--security-opt seccomp=file.json` follow one set of rules.
  */
-import { release } from 'node:os';
-import type { LinuxSeccomp, LinuxSyscall } from '../../oci/runtime-spec.ts';
-import { canonicalCapabilityName } from '../capabilities.ts';
-
-interface ProfileRule {
-  names: string[];
-  action: LinuxSyscall['action'];
-  errnoRet?: number;
-  args?: LinuxSyscall['args'];
-  /** Every listed capability must be granted. */
-  requireCaps?: string[];
-  /** Skipped when any listed capability is granted. */
-  unlessCaps?: string[];
-  /** Only on these CPU architectures (Go GOARCH names, as moby). */
-  onlyArches?: string[];
-  /** Never on these CPU architectures. */
-  notArches?: string[];
-  /** Only when the host kernel is at least this version. */
-  minKernel?: [number, number];
-}
+import type { LinuxSeccomp } from '../../oci/runtime-spec.ts';
+import { seccompFromDockerProfile, type DockerSeccompProfile, type DockerSeccompRule } from './docker-profile.ts';
 
 /** CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET = 0x7E020000 (2114060288). */
 export const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 /** AF_VSOCK: moby keeps containers off vsock sockets. */
 const AF_VSOCK = 40;
-
-/** Go's runtime.GOARCH names by node's process.arch. */
-const GOARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
-
-/** Per native arch, the SCMP_ARCH_* list moby puts in `architectures` (its archMap). */
-const ARCH_MAP: Record<string, string[]> = {
-  amd64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
-  '386': ['SCMP_ARCH_X86'],
-  arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
-  arm: ['SCMP_ARCH_ARM'],
-  s390x: ['SCMP_ARCH_S390X', 'SCMP_ARCH_S390'],
-  ppc64le: ['SCMP_ARCH_PPC64LE'],
-  riscv64: ['SCMP_ARCH_RISCV64'],
-  loong64: ['SCMP_ARCH_LOONGARCH64'],
-};
 
 const ALLOWED: string[] = [
   'accept', 'accept4', 'access', 'adjtimex', 'alarm', 'bind', 'brk', 'capget', 'capset', 'chdir', 'chmod',
@@ -99,49 +67,65 @@ const ALLOWED: string[] = [
   'writev',
 ];
 
+const allow = (names: string[], extra: Partial<DockerSeccompRule> = {}): DockerSeccompRule => ({ names, action: 'SCMP_ACT_ALLOW', ...extra });
+const onlyCaps = (...caps: string[]) => ({ includes: { caps } });
+const onlyArches = (...arches: string[]) => ({ includes: { arches } });
 const eq0 = (value: number) => [{ index: 0, value, op: 'SCMP_CMP_EQ' as const }];
 
-const RULES: ProfileRule[] = [
-  { names: ALLOWED, action: 'SCMP_ACT_ALLOW' },
-  { names: ['process_vm_readv', 'process_vm_writev', 'ptrace'], action: 'SCMP_ACT_ALLOW', minKernel: [4, 8] },
-  { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: AF_VSOCK, op: 'SCMP_CMP_NE' }] },
-  // PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32, and 0xffffffff (query).
-  ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((v): ProfileRule => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: eq0(v) })),
-  { names: ['sync_file_range2', 'swapcontext'], action: 'SCMP_ACT_ALLOW', onlyArches: ['ppc64le'] },
-  { names: ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'], action: 'SCMP_ACT_ALLOW', onlyArches: ['arm', 'arm64'] },
-  { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', onlyArches: ['amd64', 'x32'] },
-  { names: ['modify_ldt'], action: 'SCMP_ACT_ALLOW', onlyArches: ['amd64', 'x32', 'x86'] },
-  { names: ['s390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr'], action: 'SCMP_ACT_ALLOW', onlyArches: ['s390', 's390x'] },
-  { names: ['riscv_flush_icache'], action: 'SCMP_ACT_ALLOW', onlyArches: ['riscv64'] },
-  { names: ['open_by_handle_at'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_DAC_READ_SEARCH'] },
-  {
-    names: [
-      'bpf', 'clone', 'clone3', 'fanotify_init', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'lookup_dcookie', 'mount', 'mount_setattr',
-      'move_mount', 'open_tree', 'perf_event_open', 'quotactl', 'quotactl_fd', 'setdomainname', 'sethostname', 'setns', 'syslog',
-      'umount', 'umount2', 'unshare',
-    ],
-    action: 'SCMP_ACT_ALLOW',
-    requireCaps: ['CAP_SYS_ADMIN'],
-  },
-  // Without CAP_SYS_ADMIN: clone only without namespace flags (threads and fork still work).
-  { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, op: 'SCMP_CMP_MASKED_EQ' }], unlessCaps: ['CAP_SYS_ADMIN'], notArches: ['s390', 's390x'] },
-  // s390 passes clone's flags second.
-  { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, op: 'SCMP_CMP_MASKED_EQ' }], onlyArches: ['s390', 's390x'], unlessCaps: ['CAP_SYS_ADMIN'] },
-  // clone3's flags live in memory seccomp cannot inspect: ENOSYS makes glibc fall back to clone.
-  { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, unlessCaps: ['CAP_SYS_ADMIN'] },
-  { names: ['reboot'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_BOOT'] },
-  { names: ['chroot'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_CHROOT'] },
-  { names: ['delete_module', 'init_module', 'finit_module'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_MODULE'] },
-  { names: ['acct'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_PACCT'] },
-  { names: ['kcmp', 'pidfd_getfd', 'process_madvise', 'process_vm_readv', 'process_vm_writev', 'ptrace'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_PTRACE'] },
-  { names: ['iopl', 'ioperm'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_RAWIO'] },
-  { names: ['settimeofday', 'stime', 'clock_settime', 'clock_settime64'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_TIME'] },
-  { names: ['vhangup'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_TTY_CONFIG'] },
-  { names: ['get_mempolicy', 'mbind', 'set_mempolicy', 'set_mempolicy_home_node'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYS_NICE'] },
-  { names: ['syslog'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_SYSLOG'] },
-  { names: ['bpf'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_BPF'] },
-  { names: ['perf_event_open'], action: 'SCMP_ACT_ALLOW', requireCaps: ['CAP_PERFMON'] },
-];
+export const DOCKER_DEFAULT_SECCOMP_PROFILE: DockerSeccompProfile = {
+  defaultAction: 'SCMP_ACT_ERRNO',
+  defaultErrnoRet: 1,
+  archMap: [
+    { architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] },
+    { architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] },
+    { architecture: 'SCMP_ARCH_MIPS64', subArchitectures: ['SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64N32'] },
+    { architecture: 'SCMP_ARCH_MIPS64N32', subArchitectures: ['SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64'] },
+    { architecture: 'SCMP_ARCH_MIPSEL64', subArchitectures: ['SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64N32'] },
+    { architecture: 'SCMP_ARCH_MIPSEL64N32', subArchitectures: ['SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64'] },
+    { architecture: 'SCMP_ARCH_S390X', subArchitectures: ['SCMP_ARCH_S390'] },
+    { architecture: 'SCMP_ARCH_RISCV64', subArchitectures: null },
+  ],
+  syscalls: [
+    allow(ALLOWED),
+    allow(['process_vm_readv', 'process_vm_writev', 'ptrace'], { includes: { minKernel: '4.8' } }),
+    allow(['socket'], { args: [{ index: 0, value: AF_VSOCK, op: 'SCMP_CMP_NE' }] }),
+    // PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32, and 0xffffffff (query).
+    ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((v) => allow(['personality'], { args: eq0(v) })),
+    allow(['sync_file_range2', 'swapcontext'], onlyArches('ppc64le')),
+    allow(['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'], onlyArches('arm', 'arm64')),
+    allow(['arch_prctl'], onlyArches('amd64', 'x32')),
+    allow(['modify_ldt'], onlyArches('amd64', 'x32', 'x86')),
+    allow(['s390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr'], onlyArches('s390', 's390x')),
+    allow(['riscv_flush_icache'], onlyArches('riscv64')),
+    allow(['open_by_handle_at'], onlyCaps('CAP_DAC_READ_SEARCH')),
+    allow(
+      [
+        'bpf', 'clone', 'clone3', 'fanotify_init', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'lookup_dcookie', 'mount', 'mount_setattr',
+        'move_mount', 'open_tree', 'perf_event_open', 'quotactl', 'quotactl_fd', 'setdomainname', 'sethostname', 'setns', 'syslog',
+        'umount', 'umount2', 'unshare',
+      ],
+      onlyCaps('CAP_SYS_ADMIN'),
+    ),
+    // Without CAP_SYS_ADMIN: clone only without namespace flags (threads and fork still work).
+    allow(['clone'], { args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, op: 'SCMP_CMP_MASKED_EQ' }], excludes: { caps: ['CAP_SYS_ADMIN'], arches: ['s390', 's390x'] } }),
+    // s390 passes clone's flags second.
+    allow(['clone'], { args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, op: 'SCMP_CMP_MASKED_EQ' }], includes: { arches: ['s390', 's390x'] }, excludes: { caps: ['CAP_SYS_ADMIN'] } }),
+    // clone3's flags live in memory seccomp cannot inspect: ENOSYS makes glibc fall back to clone.
+    { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, excludes: { caps: ['CAP_SYS_ADMIN'] } },
+    allow(['reboot'], onlyCaps('CAP_SYS_BOOT')),
+    allow(['chroot'], onlyCaps('CAP_SYS_CHROOT')),
+    allow(['delete_module', 'init_module', 'finit_module'], onlyCaps('CAP_SYS_MODULE')),
+    allow(['acct'], onlyCaps('CAP_SYS_PACCT')),
+    allow(['kcmp', 'pidfd_getfd', 'process_madvise', 'process_vm_readv', 'process_vm_writev', 'ptrace'], onlyCaps('CAP_SYS_PTRACE')),
+    allow(['iopl', 'ioperm'], onlyCaps('CAP_SYS_RAWIO')),
+    allow(['settimeofday', 'stime', 'clock_settime', 'clock_settime64'], onlyCaps('CAP_SYS_TIME')),
+    allow(['vhangup'], onlyCaps('CAP_SYS_TTY_CONFIG')),
+    allow(['get_mempolicy', 'mbind', 'set_mempolicy', 'set_mempolicy_home_node'], onlyCaps('CAP_SYS_NICE')),
+    allow(['syslog'], onlyCaps('CAP_SYSLOG')),
+    allow(['bpf'], onlyCaps('CAP_BPF')),
+    allow(['perf_event_open'], onlyCaps('CAP_PERFMON')),
+  ],
+};
 
 export interface DefaultProfileOptions {
   /** Go GOARCH name of the target (default: this host's). */
@@ -150,37 +134,10 @@ export interface DefaultProfileOptions {
   kernelRelease?: string;
 }
 
-function kernelAtLeast(releaseText: string, [major, minor]: [number, number]): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(releaseText);
-  if (!m) return true; // unparseable: assume a current kernel, as moby does on error
-  const [maj, min] = [Number(m[1]), Number(m[2])];
-  return maj > major || (maj === major && min >= minor);
-}
-
 /**
  * Docker's default profile for a container granted `capabilities` (the
  * bounding set; names with or without CAP_, any case).
  */
 export function defaultSeccompProfile(capabilities: readonly string[], opts: DefaultProfileOptions = {}): LinuxSeccomp {
-  const caps = new Set(capabilities.map(canonicalCapabilityName));
-  const goArch = opts.goArch ?? GOARCH[process.arch] ?? process.arch;
-  const kernel = opts.kernelRelease ?? release();
-  const syscalls: LinuxSyscall[] = [];
-  for (const rule of RULES) {
-    if (rule.requireCaps && !rule.requireCaps.every((c) => caps.has(c))) continue;
-    if (rule.unlessCaps && rule.unlessCaps.some((c) => caps.has(c))) continue;
-    if (rule.onlyArches && !rule.onlyArches.includes(goArch)) continue;
-    if (rule.notArches && rule.notArches.includes(goArch)) continue;
-    if (rule.minKernel && !kernelAtLeast(kernel, rule.minKernel)) continue;
-    const out: LinuxSyscall = { names: [...rule.names], action: rule.action };
-    if (rule.errnoRet !== undefined) out.errnoRet = rule.errnoRet;
-    if (rule.args) out.args = rule.args.map((a) => ({ ...a }));
-    syscalls.push(out);
-  }
-  return {
-    defaultAction: 'SCMP_ACT_ERRNO',
-    defaultErrnoRet: 1,
-    architectures: [...(ARCH_MAP[goArch] ?? [])],
-    syscalls,
-  };
+  return seccompFromDockerProfile(DOCKER_DEFAULT_SECCOMP_PROFILE, { capabilities, ...opts });
 }
