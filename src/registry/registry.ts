@@ -34,6 +34,8 @@ export const DEFAULT_CATALOG_PAGE = 1000;
 export interface RegistryOptions {
   /** Serve blobs from this store instead of <root>/content (e.g. berthd's own). */
   store?: ContentStore;
+  /** Upload writers kept open at once (default MAX_OPEN_WRITERS); past it, idle ones close and busy ones mean 429. */
+  maxOpenUploads?: number;
 }
 
 /** Upload sessions untouched this long are dropped (distribution's default is 7 days too). */
@@ -66,12 +68,12 @@ export class Registry {
 
   private readonly lock: RootLock;
 
-  private constructor(root: string, store: ContentStore, lock: RootLock) {
+  private constructor(root: string, store: ContentStore, lock: RootLock, maxOpenUploads: number | undefined) {
     this.root = root;
     this.store = store;
     this.lock = lock;
     this.meta = new RepositoryMetadata(root);
-    this.uploads = new UploadSessions(store, this.meta);
+    this.uploads = new UploadSessions(store, this.meta, maxOpenUploads);
   }
 
   /** Open the registry at `root`, taking ownership of it (BERTH_REGISTRY_ROOT_BUSY if another process has it). */
@@ -79,7 +81,7 @@ export class Registry {
     const lock = await lockRegistryRoot(root, 'serve the registry');
     try {
       const store = options.store ?? (await openContentStore(join(root, 'content')));
-      return new Registry(root, store, lock);
+      return new Registry(root, store, lock, options.maxOpenUploads);
     } catch (err) {
       await lock.release();
       throw err;

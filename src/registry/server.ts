@@ -19,6 +19,8 @@ export interface StartRegistryOptions {
   root: string;
   /** Serve from this content store instead of <root>/content. */
   store?: ContentStore;
+  /** Upload writers open at once (default 256); see RegistryOptions. */
+  maxOpenUploads?: number;
 }
 
 export interface RunningRegistry {
@@ -42,7 +44,7 @@ export function parseAddr(addr: string): { host: string; port: number } {
 
 export async function startRegistry(options: StartRegistryOptions): Promise<RunningRegistry> {
   const { host, port } = parseAddr(options.addr);
-  const registry = await Registry.open(options.root, options.store ? { store: options.store } : {});
+  const registry = await Registry.open(options.root, { store: options.store, maxOpenUploads: options.maxOpenUploads });
   // Sessions a client abandoned are dropped after STALE_UPLOAD_MS, checked at start and every few hours.
   let purging: Promise<unknown> = Promise.resolve();
   const purge = () => {

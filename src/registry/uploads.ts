@@ -19,6 +19,8 @@ import type { RepositoryMetadata } from './repositories.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const IDLE_CLOSE_MS = 60_000;
+/** Open writers (one file descriptor each) kept at most; idle ones are closed first. */
+export const MAX_OPEN_WRITERS = 256;
 
 interface OpenWriter {
   writer: IngestWriter;
@@ -36,10 +38,14 @@ export class UploadSessions {
   private readonly meta: RepositoryMetadata;
   private readonly writers = new Map<string, OpenWriter>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Writers being closed by eviction; a new request on that session waits for the close. */
+  private readonly closing = new Map<string, Promise<void>>();
+  private readonly maxOpen: number;
 
-  constructor(store: ContentStore, meta: RepositoryMetadata) {
+  constructor(store: ContentStore, meta: RepositoryMetadata, maxOpen = MAX_OPEN_WRITERS) {
     this.store = store;
     this.meta = meta;
+    this.maxOpen = maxOpen;
   }
 
   static ingestRef(uuid: string): string {
@@ -106,6 +112,11 @@ export class UploadSessions {
     });
   }
 
+  /** Open writers, and sessions with a request under way (for monitoring and tests). */
+  stats(): { open: number; busy: number } {
+    return { open: this.writers.size, busy: this.locks.size };
+  }
+
   /** Release every open writer; partial data stays for a later resume. */
   async closeAll(): Promise<void> {
     const open = [...this.writers.values()];
@@ -125,6 +136,8 @@ export class UploadSessions {
     }
     let open = this.writers.get(uuid);
     if (!open) {
+      await this.closing.get(uuid);
+      this.makeRoom();
       open = { writer: await this.store.ingest(UploadSessions.ingestRef(uuid)) };
       this.writers.set(uuid, open);
     }
@@ -132,7 +145,30 @@ export class UploadSessions {
     return open.writer;
   }
 
+  /**
+   * Keep open writers bounded: close the least recently used idle one (its
+   * data stays; the session resumes on its next request). When every open
+   * writer is in the middle of a request, refuse with 429 rather than run
+   * out of file descriptors.
+   */
+  private makeRoom(): void {
+    if (this.writers.size < this.maxOpen) return;
+    for (const [uuid, open] of this.writers) {
+      // A session with no queued request is idle (the caller's own session is not in the map).
+      if (this.locks.has(uuid)) continue;
+      this.writers.delete(uuid);
+      if (open.timer) clearTimeout(open.timer);
+      const closed = open.writer.close().catch(() => {}).finally(() => this.closing.delete(uuid));
+      this.closing.set(uuid, closed);
+      return;
+    }
+    throw registryError('TOO_MANY_REQUESTS', `too many uploads in progress (${this.writers.size} open); retry later`, { open: this.writers.size }, 429);
+  }
+
   private touch(uuid: string, open: OpenWriter): void {
+    // Map order is the eviction order: move this session to the end (most recently used).
+    this.writers.delete(uuid);
+    this.writers.set(uuid, open);
     if (open.timer) clearTimeout(open.timer);
     open.timer = setTimeout(() => {
       if (this.writers.get(uuid) !== open) return;

@@ -220,3 +220,50 @@ test('an upload resumes after the registry restarts on the same root', async () 
     await removeTempDir(dir);
   }
 });
+
+test('open upload writers are bounded: idle sessions are closed and resume; when all are busy a new one gets 429', async () => {
+  const dir = await makeTempDir('berth-registry-bound-');
+  const server = await startRegistry({ addr: '127.0.0.1:0', root: join(dir, 'root'), maxOpenUploads: 2 });
+  const sockets: ReturnType<typeof connect>[] = [];
+  try {
+    const blobs = [0, 1, 2].map((i) => Buffer.from(`blob number ${i} `.repeat(1000)));
+    const locations: string[] = [];
+    for (const b of blobs) {
+      const loc = await startSession(server.url, 'up/bound');
+      assert.equal((await patch(server.url, loc, b.subarray(0, 5000), 0)).status, 202);
+      locations.push(loc);
+    }
+    // Hold two PATCHes open mid-body, so both open writers are busy.
+    const { hostname, port } = new URL(server.url);
+    for (const i of [0, 1]) {
+      const socket = connect(Number(port), hostname);
+      sockets.push(socket);
+      await once(socket, 'connect');
+      const rest = blobs[i]!.subarray(5000);
+      socket.write(`PATCH ${locations[i]} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Range: 5000-${blobs[i]!.length - 1}\r\nContent-Length: ${rest.length}\r\n\r\n`);
+      socket.write(rest.subarray(0, 100));
+    }
+    for (let i = 0; i < 500 && server.registry.uploads.stats().busy < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(server.registry.uploads.stats(), { open: 2, busy: 2 });
+    const busy = await patch(server.url, locations[2]!, blobs[2]!.subarray(5000), 5000);
+    assert.equal(busy.status, 429);
+    assert.equal(await errorCode(busy), 'TOO_MANY_REQUESTS');
+
+    // Let the held requests finish; then every session completes, the evicted ones by resuming.
+    for (const [i, socket] of sockets.entries()) {
+      const answer = once(socket, 'data');
+      socket.write(blobs[i]!.subarray(5100));
+      const [data] = (await answer) as [Buffer];
+      assert.match(data.toString(), /^HTTP\/1\.1 202/);
+    }
+    assert.equal((await patch(server.url, locations[2]!, blobs[2]!.subarray(5000), 5000)).status, 202);
+    for (const [i, loc] of locations.entries()) {
+      const put = await fetch(`${server.url}${loc}?digest=${sha256(blobs[i]!)}`, { method: 'PUT' });
+      assert.equal(put.status, 201, `session ${i}`);
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    await server.close();
+    await removeTempDir(dir);
+  }
+});
