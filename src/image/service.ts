@@ -276,7 +276,8 @@ export class ImageService implements ArchiveImageStore {
       .map((r) => parseReference(r))
       .filter((r) => r.domain === ref.domain && referenceName(r) !== name)
       .map((r) => r.path);
-    const result = await pushImage({
+    // Shared GC lock: the blobs being sent cannot be swept mid-push even if the image is removed meanwhile.
+    const result = await this.gcLock.shared(() => pushImage({
       reference: ref,
       store: this.content,
       manifestDescriptor: stripDescriptor(manifest.manifest),
@@ -286,7 +287,7 @@ export class ImageService implements ArchiveImageStore {
       insecureRegistries: [...(this.options.insecureRegistries ?? []), ...(options.insecureRegistries ?? [])],
       mountCandidates: () => [...new Set(sameRegistryRepos)],
       ...(options.signal ? { signal: options.signal } : {}),
-    });
+    }));
     await this.images.add({ id: rec.id, manifest: manifest.manifest, digests: [digestString({ ...ref, digest: result.digest })] });
     const tag = ref.tag;
     progress({ id: '', status: `${tag ?? ''}${tag ? ': ' : ''}digest: ${result.digest} size: ${result.size}` });
@@ -411,8 +412,9 @@ export class ImageService implements ArchiveImageStore {
     const filters = checkFilters(options.filters ?? {}, ['dangling', 'label', 'reference', 'before', 'since'], 'image list');
     const records = this.images.list();
     const parents = new Set(records.map((r) => r.parent).filter((p): p is Digest => !!p));
-    const before = filters.before?.map((n) => this.images.resolve(n));
-    const since = filters.since?.map((n) => this.images.resolve(n));
+    const createdOf = async (name: string) => unixSeconds((await this.readConfig(this.images.resolve(name).id)).created);
+    const before = filters.before && (await Promise.all(filters.before.map(createdOf)));
+    const since = filters.since && (await Promise.all(filters.since.map(createdOf)));
     const dangling = filters.dangling ? parseBoolFilter('dangling', filters.dangling) : undefined;
     const out: ImageSummary[] = [];
     for (const rec of records) {
@@ -422,8 +424,8 @@ export class ImageService implements ArchiveImageStore {
       if (!options.all && rec.repoTags.length === 0 && parents.has(rec.id) && dangling === undefined) continue;
       if (dangling !== undefined && (rec.repoTags.length === 0) !== dangling) continue;
       if (filters.label && !matchLabels(config.config?.Labels ?? {}, filters.label)) continue;
-      if (before && !before.every((b) => created < unixSeconds(this.cachedConfig(b.id)?.created))) continue;
-      if (since && !since.every((s) => created > unixSeconds(this.cachedConfig(s.id)?.created))) continue;
+      if (before && !before.every((b) => created < b)) continue;
+      if (since && !since.every((s) => created > s)) continue;
       let repoTags = rec.repoTags.map(familiarTag);
       if (filters.reference) {
         repoTags = repoTags.filter((t) => filters.reference!.some((p) => referenceMatches(p, t)));
@@ -684,10 +686,6 @@ export class ImageService implements ArchiveImageStore {
     const config = parseImageConfig(await this.content.readBytes(id));
     this.configCache.set(id, config);
     return config;
-  }
-
-  private cachedConfig(id: Digest): ImageConfig | undefined {
-    return this.configCache.get(id);
   }
 
   private async usersOf(id: Digest): Promise<Array<{ id: string; running: boolean }>> {
