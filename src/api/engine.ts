@@ -2,6 +2,8 @@
  * What the API adapter needs from the engine. berthd builds one at start;
  * tests may build one on a temp data root. Services join as they land.
  */
+import type { ImageService } from '../image/service.ts';
+
 export interface EngineInfo {
   dataRoot: string;
   /** Registries (host:port) where plain HTTP is allowed besides loopback. */
@@ -13,4 +15,5 @@ export interface EngineInfo {
 
 export interface Engine {
   info: EngineInfo;
+  images: ImageService;
 }

@@ -1,19 +1,22 @@
 /**
- * The image endpoints of the Engine API, as a thin adapter over ImageBackend:
- * parse Docker's parameters, call the service, answer in Docker's shapes
- * (see protocol-traces/docker-pull.txt, docker-images.txt, docker-image-inspect.txt).
+ * The image endpoints of the Engine API: a thin adapter over ImageService
+ * (src/image/service.ts) and the archive code (src/image/archive/). Parse
+ * Docker's parameters, call the service, answer in Docker's shapes — see
+ * protocol-traces/docker-pull.txt, docker-images.txt, docker-image-inspect.txt.
  */
-import { BerthError } from '../common/errors.ts';
+import { BerthError, isBerthError } from '../common/errors.ts';
 import type { ProgressEvent } from '../common/progress.ts';
-import { parseReference, referenceName, referenceString, familiarName, familiarString, validateTag, type ImageReference } from '../image/reference.ts';
+import type { Credentials } from '../distribution/types.ts';
+import { importRootfs, loadImages, saveImages } from '../image/archive/index.ts';
+import { parseReference, referenceName, referenceString, familiarString, validateTag, type ImageReference } from '../image/reference.ts';
+import { referenceMatches, type ImageService } from '../image/service.ts';
 import type { RequestContext } from './context.ts';
-import type { ImageBackend } from './image-backend.ts';
-import { imageHistory, imageInspect, imageSummary, createdSeconds, type ImageFacts } from './image-json.ts';
-import { listFilter, pruneFilter } from './image-filters.ts';
+import { imageHistory, imageInspect, imageSummary } from './image-json.ts';
+import type { JsonMessageStream } from './json-progress.ts';
 import type { Router } from './router.ts';
 import type { AuthConfig, ImagesPruneReport } from './types.ts';
 
-/** X-Registry-Auth: base64url (or std base64) JSON AuthConfig; "e30=" is `{}`. Bad headers are 400. */
+/** X-Registry-Auth: base64url (or std base64) JSON AuthConfig; "e30=" is `{}`. A bad header is a 400. */
 export function decodeRegistryAuth(header: string | string[] | undefined): AuthConfig | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
@@ -26,8 +29,27 @@ export function decodeRegistryAuth(header: string | string[] | undefined): AuthC
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new BerthError('BERTH_API_BAD_AUTH', 'invalid X-Registry-Auth header: must encode a JSON object', { status: 400 });
   }
-  const auth = parsed as AuthConfig;
-  return Object.keys(auth).length ? auth : undefined;
+  return parsed as AuthConfig;
+}
+
+/** Docker's AuthConfig → the registry client's credentials; none given → the daemon's config.json. */
+export function credentialsFrom(auth: AuthConfig | undefined): Credentials | undefined {
+  if (!auth) return undefined;
+  const creds: Credentials = {};
+  let { username, password } = auth;
+  if ((!username || !password) && auth.auth) {
+    const text = Buffer.from(auth.auth, 'base64').toString('utf8');
+    const colon = text.indexOf(':');
+    if (colon > 0) {
+      username = text.slice(0, colon);
+      password = text.slice(colon + 1);
+    }
+  }
+  if (username) creds.username = username;
+  if (password) creds.password = password;
+  if (auth.identitytoken) creds.identityToken = auth.identitytoken;
+  if (auth.registrytoken) creds.registryToken = auth.registrytoken;
+  return Object.keys(creds).length ? creds : undefined;
 }
 
 /** fromImage + tag (a tag or a digest) → one normalised reference; no tag means latest. */
@@ -35,19 +57,50 @@ export function pullReference(fromImage: string, tag: string | null): ImageRefer
   let ref = parseReference(fromImage);
   if (tag) {
     if (/^[A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]{32,}$/.test(tag)) ref = parseReference(`${referenceName(ref)}@${tag}`);
-    else ref = { ...ref, tag: validateTag(tag), digest: undefined };
+    else ref = { domain: ref.domain, path: ref.path, tag: validateTag(tag) };
   }
   if (!ref.tag && !ref.digest) ref = { ...ref, tag: 'latest' };
   return ref;
 }
 
-function required(ctx: RequestContext, name: string): string {
-  const v = ctx.query.get(name);
-  if (!v) throw new BerthError('BERTH_API_BAD_PARAMETER', `missing required query parameter "${name}"`, { status: 400 });
-  return v;
+/**
+ * dockerd answers with an HTTP error when a pull fails before anything
+ * happened (unknown image, registry down) and with an error line once it is
+ * under way. The first event ("Pulling from …") is held back until a second
+ * one shows the pull really started, so early failures stay HTTP errors.
+ */
+function heldBackProgress(stream: JsonMessageStream): { sink: (e: ProgressEvent) => void; flush: () => void } {
+  let held: ProgressEvent | undefined;
+  let first = true;
+  return {
+    sink(e) {
+      if (first) {
+        first = false;
+        held = e;
+        return;
+      }
+      if (held) {
+        stream.progress(held);
+        held = undefined;
+      }
+      stream.progress(e);
+    },
+    flush() {
+      if (held) stream.progress(held);
+      held = undefined;
+    },
+  };
 }
 
-export function addImageRoutes(router: Router, images: ImageBackend): void {
+function abortOnClose(ctx: RequestContext): AbortSignal {
+  const abort = new AbortController();
+  ctx.res?.once('close', () => {
+    if (!ctx.res!.writableFinished) abort.abort();
+  });
+  return abort.signal;
+}
+
+export function addImageRoutes(router: Router, images: ImageService, options: { tmpDir: string }): void {
   router.post('/images/create', async (ctx) => {
     const fromImage = ctx.query.get('fromImage');
     const fromSrc = ctx.query.get('fromSrc');
@@ -57,15 +110,14 @@ export function addImageRoutes(router: Router, images: ImageBackend): void {
   });
 
   router.get('/images/json', async (ctx) => {
-    const all = ctx.flag('all');
-    const predicate = await listFilter(ctx.filters(), (n) => images.inspect(n));
-    const list = await images.list();
-    const parents = new Set(list.map((i) => i.parent).filter((p): p is string => !!p));
-    const shown = list
-      .filter((i) => all || i.repoTags.length > 0 || !parents.has(i.id)) // hide untagged intermediate images
-      .filter(predicate)
-      .sort((a, b) => createdSeconds(b.config) - createdSeconds(a.config) || a.id.localeCompare(b.id));
-    ctx.sendJson(200, shown.map(imageSummary));
+    const filters = Object.fromEntries(ctx.filters());
+    const list = await images.list({ all: ctx.flag('all'), filters });
+    const patterns = filters.reference;
+    if (patterns?.length) {
+      // dockerd filters digest references by the pattern too (matched on their name).
+      for (const s of list) s.repoDigests = s.repoDigests.filter((d) => patterns.some((p) => referenceMatches(p, d.replace(/@.*$/, ''))));
+    }
+    ctx.sendJson(200, list.map(imageSummary));
   });
 
   router.get('/images/search', () => {
@@ -76,13 +128,13 @@ export function addImageRoutes(router: Router, images: ImageBackend): void {
     );
   });
 
-  router.get('/images/get', async (ctx) => save(ctx, images, ctx.query.getAll('names')));
+  router.get('/images/get', async (ctx) => save(ctx, images, ctx.query.getAll('names'), options.tmpDir));
 
   router.post('/images/load', async (ctx) => {
     const quiet = ctx.flag('quiet');
     const stream = ctx.messageStream();
-    const result = await images.load(ctx.body(), {
-      onProgress: quiet ? undefined : (e) => stream.progress(e),
+    const result = await loadImages(images, ctx.body(), {
+      ...(quiet ? {} : { onProgress: (e: ProgressEvent) => stream.progress(e) }),
     });
     for (const name of result.loaded) {
       const isId = /^sha256:[0-9a-f]{64}$/.test(name);
@@ -92,24 +144,25 @@ export function addImageRoutes(router: Router, images: ImageBackend): void {
   });
 
   router.post('/images/prune', async (ctx) => {
-    const select = pruneFilter(ctx.filters());
-    const { deleted, spaceReclaimed } = await images.prune(select);
+    const filters = Object.fromEntries(ctx.filters());
+    const { deleted, spaceReclaimed } = await images.prune({ filters });
     const report: ImagesPruneReport = { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: spaceReclaimed };
     ctx.sendJson(200, report);
   });
 
   router.get('/images/{name:.*}/json', async (ctx) => ctx.sendJson(200, imageInspect(await images.inspect(ctx.params.name!))));
 
-  router.get('/images/{name:.*}/history', async (ctx) => ctx.sendJson(200, imageHistory(await images.inspect(ctx.params.name!))));
+  router.get('/images/{name:.*}/history', async (ctx) => ctx.sendJson(200, imageHistory(await images.history(ctx.params.name!))));
 
-  router.get('/images/{name:.*}/get', async (ctx) => save(ctx, images, [ctx.params.name!]));
+  router.get('/images/{name:.*}/get', async (ctx) => save(ctx, images, [ctx.params.name!], options.tmpDir));
 
   router.post('/images/{name:.*}/tag', async (ctx) => {
-    const repo = required(ctx, 'repo');
-    const tag = ctx.query.get('tag') || 'latest';
+    const repo = ctx.query.get('repo');
+    if (!repo) throw new BerthError('BERTH_API_BAD_PARAMETER', 'tag: missing required query parameter "repo"', { status: 400 });
     const target = parseReference(repo);
     if (target.digest) throw new BerthError('BERTH_API_BAD_PARAMETER', 'refusing to create a tag with a digest reference', { status: 400 });
-    await images.tag(ctx.params.name!, referenceString({ ...target, tag: validateTag(target.tag ?? tag) }));
+    const tag = ctx.query.get('tag') || target.tag || 'latest';
+    await images.tag(ctx.params.name!, referenceString({ domain: target.domain, path: target.path, tag: validateTag(tag) }));
     ctx.sendStatus(201);
   });
 
@@ -121,39 +174,22 @@ export function addImageRoutes(router: Router, images: ImageBackend): void {
   });
 }
 
-async function pull(ctx: RequestContext, images: ImageBackend, fromImage: string): Promise<void> {
+async function pull(ctx: RequestContext, images: ImageService, fromImage: string): Promise<void> {
   const ref = pullReference(fromImage, ctx.query.get('tag'));
-  const auth = decodeRegistryAuth(ctx.req.headers['x-registry-auth']);
+  const auth = credentialsFrom(decodeRegistryAuth(ctx.req.headers['x-registry-auth']));
   const stream = ctx.messageStream();
-  // dockerd writes "Pulling from" once the manifest is found; an error before
-  // that is an HTTP error status (the CLI prints "Error response from daemon").
-  let announced = false;
-  const announce = () => {
-    if (announced) return;
-    announced = true;
-    const path = ref.domain === 'docker.io' ? familiarName(ref) : ref.path;
-    stream.write({ status: `Pulling from ${path}`, id: ref.tag ?? ref.digest! });
-  };
-  const abort = new AbortController();
-  ctx.req.socket?.once('close', () => abort.abort());
-  const outcome = await images.pull({
-    reference: referenceString(ref),
-    platform: ctx.query.get('platform') || undefined,
-    auth,
-    signal: abort.signal,
-    onProgress: (e: ProgressEvent) => {
-      announce();
-      stream.progress(e);
-    },
+  const progress = heldBackProgress(stream);
+  await images.pull(referenceString(ref), {
+    ...(ctx.query.get('platform') ? { platform: ctx.query.get('platform')! } : {}),
+    ...(auth ? { auth } : {}),
+    signal: abortOnClose(ctx),
+    onProgress: progress.sink,
   });
-  announce();
-  stream.status(`Digest: ${outcome.digest}`);
-  const shown = familiarString(ref);
-  stream.status(outcome.downloaded ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}`);
+  progress.flush();
   stream.end();
 }
 
-async function importImage(ctx: RequestContext, images: ImageBackend, fromSrc: string): Promise<void> {
+async function importImage(ctx: RequestContext, images: ImageService, fromSrc: string): Promise<void> {
   if (fromSrc !== '-') {
     throw new BerthError('BERTH_API_NOT_SUPPORTED', `import from a URL (${fromSrc}) is not supported: send the tarball as the request body with fromSrc=-`, {
       status: 400,
@@ -163,22 +199,31 @@ async function importImage(ctx: RequestContext, images: ImageBackend, fromSrc: s
   const repo = ctx.query.get('repo');
   if (repo) {
     const ref = parseReference(repo);
+    if (ref.digest) throw new BerthError('BERTH_API_BAD_PARAMETER', `cannot import as ${repo}: a digest reference cannot be a tag`, { status: 400 });
     const tag = ctx.query.get('tag');
-    reference = referenceString({ ...ref, digest: undefined, tag: tag ? validateTag(tag) : (ref.tag ?? 'latest') });
+    reference = referenceString({ domain: ref.domain, path: ref.path, tag: tag ? validateTag(tag) : (ref.tag ?? 'latest') });
   }
-  const result = await images.importImage({
-    source: ctx.body(),
-    reference,
+  const platform = ctx.query.get('platform');
+  const message = ctx.query.get('message');
+  const result = await importRootfs(images, ctx.body(), {
+    ...(reference ? { ref: reference } : {}),
     changes: ctx.query.getAll('changes').filter((c) => c !== ''),
-    message: ctx.query.get('message') || undefined,
-    platform: ctx.query.get('platform') || undefined,
+    ...(message ? { message } : {}),
+    source: '-',
+    ...(platform ? { platform: platformObject(platform) } : {}),
   });
   const stream = ctx.messageStream();
   stream.status(result.id);
   stream.end();
 }
 
-async function push(ctx: RequestContext, images: ImageBackend, name: string): Promise<void> {
+function platformObject(spec: string): { os: string; architecture: string; variant?: string } {
+  const [os, architecture, variant] = spec.split('/');
+  if (!os || !architecture) throw new BerthError('BERTH_API_BAD_PARAMETER', `invalid platform "${spec}": expected os/arch[/variant]`, { status: 400 });
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
+async function push(ctx: RequestContext, images: ImageService, name: string): Promise<void> {
   const ref = parseReference(name);
   if (ref.digest) throw new BerthError('BERTH_API_BAD_PARAMETER', 'cannot push a digest reference', { status: 400 });
   const queryTag = ctx.query.get('tag');
@@ -188,47 +233,38 @@ async function push(ctx: RequestContext, images: ImageBackend, name: string): Pr
     targets = [`${repoName}:${validateTag(queryTag || ref.tag!)}`];
   } else {
     // No tag: every local tag of the repository (docker push --all-tags).
-    targets = (await images.list()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(repoName + ':')).sort();
+    const all = (await images.list()).flatMap((i) => i.repoTags).map((t) => referenceString(parseReference(t)));
+    targets = [...new Set(all.filter((t) => t.startsWith(repoName + ':')))].sort();
   }
-  const shownRepo = ref.domain === 'docker.io' ? `docker.io/${ref.path}` : repoName;
-  if (!targets.length) {
-    throw new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${familiarName(ref)}`, { status: 404 });
-  }
+  const missing = () =>
+    new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${familiarString(parseReference(targets[0] ?? repoName))}`, { status: 404 });
+  if (!targets.length) throw missing();
   // Fail before streaming if the image is missing, as dockerd does.
   await images.inspect(targets[0]!).catch((err: unknown) => {
-    if (err instanceof BerthError && err.status === 404) {
-      throw new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${familiarString(parseReference(targets[0]!))}`, {
-        status: 404,
-      });
-    }
-    throw err;
+    throw isBerthError(err) && err.status === 404 ? missing() : err;
   });
-  const auth = decodeRegistryAuth(ctx.req.headers['x-registry-auth']);
+  const auth = credentialsFrom(decodeRegistryAuth(ctx.req.headers['x-registry-auth']));
   const stream = ctx.messageStream();
-  stream.status(`The push refers to repository [${shownRepo}]`);
-  const abort = new AbortController();
-  ctx.req.socket?.once('close', () => abort.abort());
+  stream.status(`The push refers to repository [${repoName}]`);
+  const signal = abortOnClose(ctx);
   for (const target of targets) {
-    const outcome = await images.push({ reference: target, auth, signal: abort.signal, onProgress: (e) => stream.progress(e) });
-    stream.status(`${outcome.tag}: digest: ${outcome.digest} size: ${outcome.size}`);
-    stream.write({ progressDetail: {}, aux: { Tag: outcome.tag, Digest: outcome.digest, Size: outcome.size } });
+    const outcome = await images.push(target, { ...(auth ? { auth } : {}), signal, onProgress: (e) => stream.progress(e) });
+    stream.write({ progressDetail: {}, aux: { Tag: outcome.tag ?? '', Digest: outcome.digest, Size: outcome.size } });
   }
   stream.end();
 }
 
-async function save(ctx: RequestContext, images: ImageBackend, names: string[]): Promise<void> {
+async function save(ctx: RequestContext, images: ImageService, names: string[], tmpDir: string): Promise<void> {
   if (!names.length) throw new BerthError('BERTH_API_BAD_PARAMETER', 'no images to save: give names=IMAGE', { status: 400 });
-  // Resolve every name first, so a missing one is a 404, not a broken tarball.
-  for (const n of names) await images.inspect(n);
+  // saveImages resolves every name before producing a byte: a missing one is a 404, not a broken tarball.
+  const tar = await saveImages(images, names, { tmpDir });
   const res = ctx.res!;
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
   try {
-    await images.save(names, res, { platform: ctx.query.get('platform') || undefined });
-    res.end();
+    const { pipeline } = await import('node:stream/promises');
+    await pipeline(tar, res);
   } catch (err) {
     // Headers are gone: cut the connection so the client sees a failed, not a short, archive.
     res.destroy(err as Error);
   }
 }
-
-export type { ImageFacts };

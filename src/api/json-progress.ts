@@ -23,7 +23,9 @@ export function progressBar(current: number, total: number): string {
 /** A service progress event as Docker's JSON message. */
 export function progressMessage(event: ProgressEvent): JSONMessage {
   const msg: JSONMessage = { status: event.status };
-  if (event.id) {
+  if (event.id && event.status.startsWith('Pulling from ')) msg.id = event.id;
+  // Whole-operation lines that carry an id (dockerd's "Pulling from busybox" with id "latest") have no progressDetail.
+  if (event.id && !event.status.startsWith('Pulling from ')) {
     // Per-layer lines always carry progressDetail (empty when no counts).
     msg.progressDetail = {};
     if (event.current !== undefined && event.total !== undefined) {

@@ -5,6 +5,9 @@
 import type { Engine } from './engine.ts';
 import { Router } from './router.ts';
 import { addSystemRoutes } from './system-routes.ts';
+import { addImageRoutes } from './image-routes.ts';
+import { checkLogin } from './auth.ts';
+import { join } from 'node:path';
 
 export function buildRouter(engine: Engine): Router {
   const router = new Router();
@@ -14,8 +17,10 @@ export function buildRouter(engine: Engine): Router {
       dataRoot: engine.info.dataRoot,
       insecureRegistries: engine.info.insecureRegistries,
       debug: engine.info.debug,
-      imageCount: async () => 0,
+      imageCount: async () => engine.images.images.list().length,
     },
+    login: (auth) => checkLogin(auth, engine.info.insecureRegistries),
   });
+  addImageRoutes(router, engine.images, { tmpDir: join(engine.info.dataRoot, 'tmp') });
   return router;
 }

@@ -70,9 +70,9 @@ export function http1Request(req: Http1Request): Promise<Http1Response> {
           for await (const chunk of body) {
             const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
             if (!buf.length) continue;
-            if (!socket.write(`${buf.length.toString(16)}\r\n`) || !socket.write(buf) || !socket.write('\r\n')) {
-              await new Promise((r) => socket.once('drain', r));
-            }
+            socket.write(`${buf.length.toString(16)}\r\n`);
+            socket.write(buf);
+            if (!socket.write('\r\n')) await new Promise((r) => socket.once('drain', r));
           }
           socket.write('0\r\n\r\n');
         })().catch((err: Error) => fail(err));

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import type { Engine } from '../api/engine.ts';
+import { ImageService } from '../image/service.ts';
 
 export interface OpenEngineOptions {
   dataRoot: string;
@@ -25,7 +26,10 @@ async function engineId(dataRoot: string): Promise<string> {
 
 export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
   await mkdir(opts.dataRoot, { recursive: true, mode: 0o711 });
+  await mkdir(join(opts.dataRoot, 'tmp'), { recursive: true, mode: 0o700 });
+  const images = await ImageService.open(opts.dataRoot, { insecureRegistries: opts.insecureRegistries });
   return {
+    images,
     info: {
       dataRoot: opts.dataRoot,
       insecureRegistries: opts.insecureRegistries,
