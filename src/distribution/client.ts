@@ -112,6 +112,8 @@ export class RegistryClient {
   async request(req: RegistryRequest): Promise<HttpResponse> {
     const url = typeof req.path === 'string' ? new URL(req.path, await this.baseUrl()) : req.path;
     let scopes = [...req.scopes];
+    // One retry to learn the challenge, one more to replace a token the registry refused.
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       const authorization = await this.auth.authorization(scopes);
       const headers: Record<string, string> = { ...(req.headers ?? {}) };
@@ -127,7 +129,9 @@ export class RegistryClient {
         signal: this.options.signal,
       });
       if (res.status !== 401) return res;
-      const retryScopes = attempt === 0 ? await this.auth.onUnauthorized(res, scopes, authorization) : undefined;
+      const mayRetry = attempt === 0 || (!refreshed && authorization?.startsWith('Bearer ') === true);
+      if (attempt > 0) refreshed = true;
+      const retryScopes = mayRetry ? await this.auth.onUnauthorized(res, scopes, authorization) : undefined;
       if (!retryScopes) {
         const body = await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
         throw await this.unauthorizedError(req, url, body);
