@@ -6,6 +6,7 @@
 import { openSync, writeSync, closeSync, readFileSync, existsSync, readdirSync, rmdirSync, mkdirSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../common/errors.ts';
+import type { IoDeviceStats, IoStats } from './types.ts';
 
 export function writeCgroupFile(dir: string, file: string, value: string | number): void {
   const path = join(dir, file);
@@ -143,4 +144,44 @@ export function killAll(pids: number[]): void {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     }
   }
+}
+
+
+function ioTotals(devices: IoDeviceStats[]): IoStats {
+  const sum = (k: keyof IoDeviceStats) => devices.reduce((n, d) => n + d[k], 0);
+  return { readBytes: sum('readBytes'), writeBytes: sum('writeBytes'), readOps: sum('readOps'), writeOps: sum('writeOps'), devices };
+}
+
+/** v1 blkio "8:0 Read 4096" lines (bytes file and ops file) → per-device stats. */
+export function parseBlkioStats(bytesText: string | undefined, opsText: string | undefined): IoStats {
+  const byDev = new Map<string, IoDeviceStats>();
+  const feed = (text: string | undefined, read: 'readBytes' | 'readOps', write: 'writeBytes' | 'writeOps') => {
+    for (const line of (text ?? '').split('\n')) {
+      const m = /^(\d+):(\d+) (Read|Write) (\d+)$/.exec(line.trim());
+      if (!m) continue;
+      const key = `${m[1]}:${m[2]}`;
+      let d = byDev.get(key);
+      if (!d) {
+        d = { major: Number(m[1]), minor: Number(m[2]), readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 };
+        byDev.set(key, d);
+      }
+      d[m[3] === 'Read' ? read : write] += Number(m[4]);
+    }
+  };
+  feed(bytesText, 'readBytes', 'writeBytes');
+  feed(opsText, 'readOps', 'writeOps');
+  return ioTotals([...byDev.values()]);
+}
+
+/** v2 io.stat "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" → per-device stats. */
+export function parseIoStat(text: string | undefined): IoStats {
+  const devices: IoDeviceStats[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const m = /^(\d+):(\d+) (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const kv = new Map(m[3]!.split(/\s+/).map((p) => p.split('=') as [string, string]));
+    const n = (k: string) => Number(kv.get(k) ?? 0) || 0;
+    devices.push({ major: Number(m[1]), minor: Number(m[2]), readBytes: n('rbytes'), writeBytes: n('wbytes'), readOps: n('rios'), writeOps: n('wios') });
+  }
+  return ioTotals(devices);
 }

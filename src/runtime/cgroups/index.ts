@@ -44,7 +44,8 @@ export { detectCgroupLayout, parseCgroupMounts, layoutFromMounts } from './layou
 export type { CgroupLayout, CgroupMount, CgroupMode } from './layout.ts';
 export { resolveCgroupsPath, systemdStylePath, DEFAULT_CGROUP_PARENT } from './path.ts';
 export type { ResolveCgroupsPathOptions } from './path.ts';
-export type { CgroupManager, CgroupStats, MemoryStats, CpuStats, PidsStats, DestroyOptions } from './types.ts';
+export type { CgroupManager, CgroupStats, MemoryStats, CpuStats, PidsStats, IoStats, IoDeviceStats, DestroyOptions } from './types.ts';
+export { parseBlkioStats, parseIoStat } from './files.ts';
 export { CgroupV1Manager } from './v1.ts';
 export { CgroupV2Manager, v2Writes } from './v2.ts';
 export type { CgroupV2Options } from './v2.ts';

@@ -37,10 +37,33 @@ export interface PidsStats {
   limit: number | null;
 }
 
+export interface IoDeviceStats {
+  major: number;
+  minor: number;
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+
+export interface IoStats {
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+  /** Per block device, for docker stats' blkio_stats. */
+  devices: IoDeviceStats[];
+}
+
 export interface CgroupStats {
   memory?: MemoryStats;
   cpu?: CpuStats;
   pids?: PidsStats;
+  /**
+   * Block I/O. On cgroup v1 kernels of the 6.x series the throttle counters
+   * only move for devices that have a throttle rule in the group.
+   */
+  io?: IoStats;
 }
 
 export interface DestroyOptions {

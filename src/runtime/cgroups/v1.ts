@@ -22,6 +22,7 @@ import {
   removeCgroupTree,
   sleep,
   killAll,
+  parseBlkioStats,
 } from './files.ts';
 import { checkCpuList, checkInteger, checkPageSize, deviceRuleLine } from './convert.ts';
 import { collectProcesses, enableV2Controllers, waitForEmpty, writeUnified } from './common.ts';
@@ -293,6 +294,10 @@ export class CgroupV1Manager implements CgroupManager {
         throttledPeriods: throttling.get('nr_throttled'),
         throttledNs: throttling.get('throttled_time'),
       };
+    }
+    const blkio = this.dirs.get('blkio');
+    if (blkio && hasCgroupFile(blkio, 'blkio.throttle.io_service_bytes_recursive')) {
+      out.io = parseBlkioStats(tryReadCgroupFile(blkio, 'blkio.throttle.io_service_bytes_recursive'), tryReadCgroupFile(blkio, 'blkio.throttle.io_serviced_recursive'));
     }
     const pids = this.dirs.get('pids');
     if (pids && hasCgroupFile(pids, 'pids.current')) {

@@ -29,6 +29,7 @@ import {
   removeCgroupTree,
   sleep,
   killAll,
+  parseIoStat,
 } from './files.ts';
 import { blkioWeightToIoWeight, checkCpuList, checkInteger, checkPageSize, cpuMax, cpuSharesToWeight, limitValue, memorySwapToV2 } from './convert.ts';
 import { collectProcesses, enableV2Controllers, waitForEmpty, writeUnified } from './common.ts';
@@ -162,6 +163,7 @@ export class CgroupV2Manager implements CgroupManager {
         throttledNs: us('throttled_usec'),
       };
     }
+    if (hasCgroupFile(d, 'io.stat')) out.io = parseIoStat(tryReadCgroupFile(d, 'io.stat'));
     if (hasCgroupFile(d, 'pids.current')) {
       out.pids = { current: parseNumber(readCgroupFile(d, 'pids.current')) ?? 0, limit: parseLimit(tryReadCgroupFile(d, 'pids.max')) ?? null };
     }

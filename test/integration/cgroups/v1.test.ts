@@ -164,6 +164,40 @@ describe('cgroup v1 driver', { skip: !v1 && 'host has no cgroup v1 hierarchies' 
     await cg.destroy();
   });
 
+  test('block I/O throttle rule is applied and direct writes are counted', async (t) => {
+    const { statSync, rmSync } = await import('node:fs');
+    const target = '/var/tmp';
+    const st = statSync(target);
+    const major = Math.floor(st.dev / 256) & 0xfff;
+    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+    // Only block devices carry blkio rules; overlay/tmpfs roots have none.
+    const isBlock = existsSync(`/sys/dev/block/${major}:${minor}`);
+    if (!isBlock) {
+      t.skip(`${target} is not on a block device`);
+      return;
+    }
+    const cg = cleanup.track(createCgroupManager(testCgroupPath('blkio'), layout));
+    const rate = 1024 * MiB;
+    await cg.create({ blockIO: { throttleWriteBpsDevice: [{ major, minor, rate }] } });
+    assert.equal(read(cg.paths().blkio!, 'blkio.throttle.write_bps_device'), `${major}:${minor} ${rate}`);
+    const file = join(target, `berth-test-io-${process.pid}.bin`);
+    try {
+      const g = cleanup.child(spawnGated(`exec /bin/busybox dd if=/dev/zero of=${file} bs=1M count=4 oflag=direct`));
+      await cg.addProcess(g.pid);
+      g.release();
+      assert.equal((await g.exited).code, 0, g.stderr());
+      const io = (await cg.stats()).io!;
+      const dev = io.devices.find((d) => d.major === major && d.minor === minor);
+      assert.ok(dev, JSON.stringify(io));
+      assert.ok(dev.writeBytes >= 4 * MiB, `wrote ${dev.writeBytes}`);
+      assert.ok(dev.writeOps >= 4);
+      assert.ok(io.writeBytes >= 4 * MiB);
+    } finally {
+      rmSync(file, { force: true });
+    }
+    await cg.destroy();
+  });
+
   test('update changes limits of a live group', async () => {
     const cg = cleanup.track(createCgroupManager(testCgroupPath('update'), layout));
     await cg.create({ memory: { limit: 64 * MiB, swap: 64 * MiB }, pids: { limit: 10 } });

@@ -12,6 +12,7 @@ import {
 } from '../../../src/runtime/cgroups/index.ts';
 import { hierarchyDir } from '../../../src/runtime/cgroups/path.ts';
 import { deviceRuleLine, cpuMax } from '../../../src/runtime/cgroups/convert.ts';
+import { parseBlkioStats, parseIoStat } from '../../../src/runtime/cgroups/files.ts';
 
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -208,5 +209,26 @@ describe('v1 → v2 conversions (as runc)', () => {
     assert.throws(() => v2Writes({ network: { classID: 1 } }), { code: 'BERTH_CGROUPS_UNSUPPORTED' });
     assert.throws(() => v2Writes({ memory: { swap: 1000 } }), { code: 'BERTH_CGROUPS_RESOURCE' });
     assert.throws(() => v2Writes({ pids: { limit: 1.5 } }), /pids\.limit/);
+  });
+});
+
+describe('I/O stats parsing', () => {
+  test('v1 blkio throttle files', () => {
+    const io = parseBlkioStats('254:0 Read 4096\n254:0 Write 4194304\n254:0 Sync 1\n254:0 Total 4198400\n8:0 Read 10\nTotal 4198410\n', '254:0 Read 1\n254:0 Write 4\n8:0 Read 2\n');
+    assert.deepEqual(io, {
+      readBytes: 4106, writeBytes: 4194304, readOps: 3, writeOps: 4,
+      devices: [
+        { major: 254, minor: 0, readBytes: 4096, writeBytes: 4194304, readOps: 1, writeOps: 4 },
+        { major: 8, minor: 0, readBytes: 10, writeBytes: 0, readOps: 2, writeOps: 0 },
+      ],
+    });
+    assert.deepEqual(parseBlkioStats(undefined, 'Total 0\n'), { readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0, devices: [] });
+  });
+
+  test('v2 io.stat', () => {
+    const io = parseIoStat('8:16 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n253:0 rbytes=5 wbytes=6 rios=7 wios=8\n');
+    assert.equal(io.writeBytes, 314773510);
+    assert.equal(io.readOps, 199);
+    assert.deepEqual(io.devices[0], { major: 8, minor: 16, readBytes: 1459200, writeBytes: 314773504, readOps: 192, writeOps: 353 });
   });
 });
