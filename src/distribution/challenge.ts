@@ -28,6 +28,12 @@ function parseOne(input: string): AuthChallenge[] {
     while (i < n && TOKEN_CHAR.test(input[i]!)) i++;
     return input.slice(start, i);
   };
+  // Unquoted values should be tokens, but servers send bare URLs too: take up to the next comma or space.
+  const readBare = (): string => {
+    const start = i;
+    while (i < n && input[i] !== ',' && input[i] !== ' ' && input[i] !== '\t') i++;
+    return input.slice(start, i);
+  };
   const readQuoted = (): string => {
     // input[i] === '"'
     i++;
@@ -59,7 +65,7 @@ function parseOne(input: string): AuthChallenge[] {
       // but they follow the scheme directly and registries do not send them).
       i++;
       skipSpace();
-      const value = input[i] === '"' ? readQuoted() : readToken();
+      const value = input[i] === '"' ? readQuoted() : readBare();
       current.params[word.toLowerCase()] = value;
       continue;
     }
