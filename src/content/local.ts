@@ -231,6 +231,21 @@ export class LocalContentStore implements ContentStore {
     }
   }
 
+  /**
+   * Re-hash every committed blob and report those whose bytes no longer match
+   * their name (disk corruption, tampering). Nothing is changed.
+   */
+  async verify(): Promise<Array<BlobInfo & { actual: Digest }>> {
+    const bad: Array<BlobInfo & { actual: Digest }> = [];
+    for await (const blob of this.list()) {
+      const hash = createHash('sha256');
+      for await (const chunk of this.read(blob.digest)) hash.update(chunk as Buffer);
+      const actual: Digest = `sha256:${hash.digest('hex')}`;
+      if (actual !== blob.digest) bad.push({ ...blob, actual });
+    }
+    return bad;
+  }
+
   /** @internal Rename a verified, fsynced file into blobs/ (or drop it if the blob is already there). */
   async moveIn(file: string, digest: Digest, size: number): Promise<BlobInfo> {
     const target = this.blobPath(digest);

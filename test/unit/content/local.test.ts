@@ -118,6 +118,61 @@ describe('LocalContentStore on disk', () => {
     assert.deepEqual(await store.listIngests(), []);
   });
 
+  test('writers in several processes storing the same blob at once leave one intact copy', async () => {
+    const root = join(dir, 'multi-process');
+    await LocalContentStore.open(root);
+    const whole = patternBytes();
+    const digest = sha256(whole);
+    const runs = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CHILD, root, 'write-fast'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      return new Promise<string>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`writer exited ${code}`)))));
+    });
+    const outputs = await Promise.all(runs);
+    for (const o of outputs) assert.equal(o.split('\n')[0], `${digest} ${whole.length}`);
+    const store = await LocalContentStore.open(root);
+    const blobs: unknown[] = [];
+    for await (const b of store.list()) blobs.push(b);
+    assert.deepEqual(blobs, [{ digest, size: whole.length }]);
+    assert.deepEqual(await store.verify(), []);
+    assert.deepEqual(await readdir(join(root, 'ingest')), []);
+  });
+
+  test('kill -9 at many different moments never leaves a wrong or partial blob', async () => {
+    const root = join(dir, 'many-kills');
+    await LocalContentStore.open(root);
+    const digest = sha256(patternBytes());
+    // Slow writers killed after 1..N chunks, then fast writers killed after a short, varying delay
+    // (which may land in the fsync/rename at the end).
+    for (const lines of [1, 3, 17, 60]) {
+      const w = startWriter([root, 'write'], lines);
+      children.push(w.child);
+      await w.ready;
+      await killHard(w.child);
+    }
+    for (const delayMs of [0, 20, 60, 120, 250]) {
+      const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CHILD, root, 'write-fast'], { stdio: 'ignore' });
+      children.push(child);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await killHard(child);
+    }
+    const store = await LocalContentStore.open(root);
+    assert.deepEqual(await store.verify(), [], 'every committed blob hashes to its name');
+    for await (const b of store.list()) assert.deepEqual(b, { digest, size: PATTERN_CHUNK_SIZE * 400 }, 'the only blob that can exist is the complete one');
+    assert.deepEqual(await readdir(join(root, 'ingest')), [], 'temp files of the dead writers are gone after reopening');
+  });
+
+  test('verify() reports a blob whose bytes changed on disk', async () => {
+    const store = await LocalContentStore.open(join(dir, 'verify'));
+    const { digest } = await store.writeBytes(Buffer.from('original'));
+    const { writeFile, chmod } = await import('node:fs/promises');
+    await chmod(store.blobPath(digest), 0o644);
+    await writeFile(store.blobPath(digest), 'tampered');
+    assert.deepEqual(await store.verify(), [{ digest, size: 8, actual: sha256('tampered') }]);
+  });
+
   test('a partial ingest whose bytes were corrupted cannot be committed under the expected digest', async () => {
     const store = await LocalContentStore.open(join(dir, 'corrupt'));
     const w = await store.ingest('c');
