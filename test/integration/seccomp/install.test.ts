@@ -93,6 +93,43 @@ describe("Docker's default profile in the kernel", () => {
   });
 });
 
+describe('other ABIs on this x86_64 kernel', () => {
+  let i386 = '';
+  before(() => {
+    // A 32-bit compiler target is optional on a build host: skip when absent.
+    const out = join(dir, 'i386-probe');
+    const res = spawnSync('gcc', ['-m32', '-nostdlib', '-static', '-fno-pie', '-no-pie', '-O1', '-o', out, join(here, 'i386-probe.c')], { encoding: 'utf8' });
+    if (res.status === 0) i386 = out;
+  });
+
+  test('i386 system calls are judged by the i386 table', (t) => {
+    if (!i386) return t.skip('gcc cannot build i386 binaries here');
+    assert.equal(runUnder(null, [i386]).stdout, 'getpid ok\nunshare ok\n');
+    const r = runUnder(dockerDefault(), [i386]);
+    assert.equal(r.stdout, 'getpid ok\nunshare EPERM\n');
+    assert.equal(r.status, 0);
+  });
+
+  test('an ABI the profile does not list is killed', (t) => {
+    if (!i386) return t.skip('gcc cannot build i386 binaries here');
+    const r = runUnder({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO' }] }, [i386]);
+    assert.equal(r.signal, 'SIGSYS');
+    assert.equal(r.stdout, '');
+  });
+
+  test('x32 numbers (0x40000000 bit) are judged by the x32 table or denied', () => {
+    const x32 = (name: string) => String(0x40000000 + X64[name]!);
+    // Docker's profile lists SCMP_ARCH_X32: unshare is denied by the filter
+    // before the kernel even looks at the (often disabled) x32 ABI.
+    assert.equal(probeOut(runUnder(dockerDefault(), [probe, x32('unshare')])), 'errno 1');
+    // getpid passes the filter; a kernel without x32 support then says ENOSYS.
+    assert.match(probeOut(runUnder(dockerDefault(), [probe, x32('getpid')])), /^(ok \d+|errno 38)$/);
+    // Without SCMP_ARCH_X32 a permissive profile must not let x32 bypass its deny list.
+    const r = runUnder({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['unshare'], action: 'SCMP_ACT_ERRNO' }] }, [probe, x32('unshare')]);
+    assert.equal(r.signal, 'SIGSYS');
+  });
+});
+
 describe('custom profiles in the kernel', () => {
   test('an ERRNO rule returns the given errno', () => {
     const r = runUnder(
