@@ -7,6 +7,7 @@ import { BerthError } from '../common/errors.ts';
 import type { Digest } from '../content/types.ts';
 import { decompressStream, type Compression } from '../archive/compression.ts';
 import { readTar, type TarHeader } from '../archive/tar.ts';
+import { writeSmallFiles, type SmallFile } from './file-writer.ts';
 import {
   OVERLAY_OPAQUE_XATTR, isOpaqueDir, isWhiteoutStat, lstatOrNull, mknodBatch, readXattrs, removePath, writeXattrs,
   type NodeSpec,
@@ -100,8 +101,13 @@ export function cleanEntryPath(name: string, layer: string): string[] {
   return out;
 }
 
+/** Files up to this size are written in batches on writer threads (file-writer.ts). */
 const SMALL_FILE = 256 * 1024;
-const MAX_INFLIGHT = 32;
+const EMPTY = Buffer.alloc(0);
+const BATCH_FILES = 256;
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Batches out at once (bounds memory: at most this many × BATCH_BYTES). */
+const MAX_INFLIGHT = 4;
 
 /** Unpack a layer stream into options.target. On error the target is left for the caller to discard. */
 export async function unpackLayer(source: Readable, options: UnpackOptions): Promise<UnpackResult> {
@@ -151,11 +157,33 @@ class Unpacker {
   private readonly nodes = new Map<string, { spec: NodeSpec; header: TarHeader | null }>();
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
+  /** Small files waiting to go to a writer thread. */
+  private batch: SmallFile[] = [];
+  private batchBytes = 0;
+  /** Dirs this unpack made itself (empty when made): what is in them, it knows without lstat. */
+  private readonly freshDirs = new Set<string>();
+  /** Every path this unpack has created (entries, whiteouts, implied dirs). */
+  private readonly present = new Set<string>();
 
   constructor(options: UnpackOptions) {
     this.target = options.target;
     this.mode = options.whiteouts;
     this.layer = options.layer ?? options.target;
+    // An overlay layer dir starts empty (the snapshotter just made it).
+    if (this.mode === 'overlay') this.freshDirs.add('');
+  }
+
+  /** lstat, skipped when the path cannot exist: its parent is a dir this unpack made and nothing was put there. */
+  private async existing(rel: string): Promise<Stats | null> {
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    if (!this.present.has(rel)) {
+      if (this.freshDirs.has(parent)) return null;
+    } else {
+      // made earlier in this layer, maybe still on a writer thread: settle before looking
+      await this.barrier();
+    }
+    return lstatOrNull(this.abs(rel));
   }
 
   pending(): PendingLowerChecks {
@@ -178,6 +206,7 @@ class Unpacker {
 
   /** Wait for background writes and make pending nodes: before anything that removes, replaces or links. */
   private async barrier(): Promise<void> {
+    this.sendBatch();
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     if (this.failure) throw this.failure;
     await this.flushNodes();
@@ -195,7 +224,22 @@ class Unpacker {
   }
 
   async abort(): Promise<void> {
+    this.batch = [];
     await Promise.allSettled([...this.inflight]);
+  }
+
+  private track(task: Promise<void>): void {
+    const t = task.catch((err) => { this.failure ??= err; });
+    this.inflight.add(t);
+    void t.finally(() => this.inflight.delete(t));
+  }
+
+  private sendBatch(): void {
+    if (this.batch.length === 0) return;
+    const files = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.track(writeSmallFiles(files));
   }
 
   /** Walk the parents of `parts` one by one, refusing symlinks and making missing dirs. */
@@ -205,12 +249,14 @@ class Unpacker {
       rel = rel === '' ? parts[i]! : `${rel}/${parts[i]}`;
       if (this.knownDirs.has(rel)) continue;
       this.nodes.delete(rel);
-      const st = await lstatOrNull(this.abs(rel));
+      const st = await this.existing(rel);
       if (st === null) {
         await mkdir(this.abs(rel), { mode: 0o755 });
         await chmod(this.abs(rel), 0o755);
         this.impliedDirs.push(rel);
         this.markTouched(rel);
+        this.present.add(rel);
+        this.freshDirs.add(rel);
       } else if (st.isSymbolicLink()) {
         throw unsafe(this.layer, name, `has a parent "${rel}" that is a symlink (a path through a symlink could write outside the snapshot)`);
       } else if (!st.isDirectory()) {
@@ -221,6 +267,8 @@ class Unpacker {
           await mkdir(this.abs(rel), { mode: 0o755 });
           this.impliedDirs.push(rel);
           this.markTouched(rel);
+          this.present.add(rel);
+          this.freshDirs.add(rel);
         } else {
           throw badLayer(this.layer, name, `has a parent "${rel}" that is not a directory`);
         }
@@ -233,8 +281,11 @@ class Unpacker {
   private async clear(rel: string, st: Stats): Promise<void> {
     await this.barrier();
     await removePath(this.abs(rel));
+    this.present.delete(rel);
     if (st.isDirectory()) {
-      for (const d of [...this.knownDirs]) if (d === rel || d.startsWith(rel + '/')) this.knownDirs.delete(d);
+      for (const set of [this.knownDirs, this.freshDirs, this.present]) {
+        for (const d of [...set]) if (d === rel || d.startsWith(rel + '/')) set.delete(d);
+      }
     }
   }
 
@@ -257,13 +308,17 @@ class Unpacker {
     const rel = parts.join('/');
     const path = this.abs(rel);
     this.nodes.delete(rel);
-    const existing = await lstatOrNull(path);
+    const existing = await this.existing(rel);
     if (existing && !(existing.isDirectory() && h.type === 'dir')) await this.clear(rel, existing);
     this.markTouched(rel);
+    this.present.add(rel);
 
     switch (h.type) {
       case 'dir':
-        if (!existing || !existing.isDirectory()) await mkdir(path, { mode: 0o700 });
+        if (!existing || !existing.isDirectory()) {
+          await mkdir(path, { mode: 0o700 });
+          this.freshDirs.add(rel);
+        }
         this.knownDirs.add(rel);
         await this.applyMeta(path, h, true);
         this.dirTimes.set(rel, h.mtime);
@@ -272,6 +327,10 @@ class Unpacker {
         await this.file(path, h, body);
         return;
       case 'symlink':
+        if (h.xattrs.size === 0) {
+          await this.queue({ path, data: EMPTY, symlink: h.linkname, mode: 0o777, uid: h.uid, gid: h.gid, mtime: h.mtime, chown: IS_ROOT });
+          return;
+        }
         await symlink(h.linkname, path);
         await this.applyMeta(path, h, false);
         return;
@@ -287,19 +346,26 @@ class Unpacker {
   }
 
   private async file(path: string, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
-    if (h.size <= SMALL_FILE) {
-      // Small files: read the body now, write in the background so parsing goes on.
+    if (h.size <= SMALL_FILE && h.xattrs.size === 0) {
+      // Small files: read the body now and hand it to a writer thread in a batch; parsing goes on.
       const chunks: Buffer[] = [];
       for await (const c of body) chunks.push(c);
       const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      while (this.inflight.size >= MAX_INFLIGHT) await Promise.race(this.inflight);
-      if (this.failure) throw this.failure;
-      const task = this.writeFile(path, h, [data]).catch((err) => { this.failure ??= err; });
-      this.inflight.add(task);
-      void task.finally(() => this.inflight.delete(task));
+      await this.queue({ path, data, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, chown: IS_ROOT });
       return;
     }
     await this.writeFile(path, h, body);
+  }
+
+  private async queue(item: SmallFile): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.batch.push(item);
+    this.batchBytes += item.data.length;
+    if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) {
+      while (this.inflight.size >= MAX_INFLIGHT) await Promise.race(this.inflight);
+      if (this.failure) throw this.failure;
+      this.sendBatch();
+    }
   }
 
   private async writeFile(path: string, h: TarHeader, body: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void> {
@@ -347,6 +413,7 @@ class Unpacker {
     }
     if (st.isDirectory()) throw badLayer(this.layer, h.name, `is a hardlink to a directory "${h.linkname}"`);
     await link(this.abs(targetRel), this.abs(rel));
+    this.present.add(rel);
   }
 
   private async whiteout(parts: string[], name: string): Promise<void> {
@@ -373,13 +440,11 @@ class Unpacker {
     const rel = dirRel === '' ? victim : `${dirRel}/${victim}`;
     // A whiteout hides lower layers only; what this layer itself put there stays.
     if (this.unpacked.has(rel)) return;
+    const st = await this.existing(rel);
+    if (st) await this.clear(rel, st);
     if (this.mode === 'overlay') {
-      const st = await lstatOrNull(this.abs(rel));
-      if (st) await this.clear(rel, st);
       this.nodes.set(rel, { spec: { path: this.abs(rel), kind: 'char', major: 0, minor: 0 }, header: null });
-    } else {
-      const st = await lstatOrNull(this.abs(rel));
-      if (st) await this.clear(rel, st);
+      this.present.add(rel);
     }
   }
 

@@ -1,7 +1,7 @@
 import { lstat, rm } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { getAttribute, listAttributes, setAttribute } from '@napi-rs/xattr';
+import { createRequire } from 'node:module';
 import { BerthError } from '../common/errors.ts';
 
 /**
@@ -11,6 +11,15 @@ import { BerthError } from '../common/errors.ts';
  * made by mknod(1), batched so a layer with many whiteouts costs one process.
  */
 export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+/*
+ * Loaded at run time rather than imported: the commands are bundled with
+ * esbuild, which cannot bundle a native .node file; resolved from the
+ * bundle's location, node_modules is found as usual.
+ */
+const loadNative = createRequire(import.meta.url);
+const xattrModule = '@napi-rs/xattr';
+const { getAttribute, listAttributes, setAttribute } = loadNative(xattrModule) as typeof import('@napi-rs/xattr');
 
 export async function lstatOrNull(path: string): Promise<Stats | null> {
   try {

@@ -113,8 +113,9 @@ describe('applyLayer: every entry type with its metadata', () => {
     assert.equal(r2.compression, 'zstd');
     assert.equal(r1.diffId, sha256(tarBytes));
     assert.equal(r2.diffId, sha256(tarBytes));
-    assert.deepEqual(await describeTree(d1), await describeTree(dir));
-    assert.deepEqual(await describeTree(d2), await describeTree(dir));
+    // implied parent dirs get the time of the unpack: compare without mtimes (checked above)
+    assert.deepEqual(await describeTree(d1, { mtimes: false }), await describeTree(dir, { mtimes: false }));
+    assert.deepEqual(await describeTree(d2, { mtimes: false }), await describeTree(dir, { mtimes: false }));
   });
 
   test('a real layer made by GNU tar (busybox rootfs) unpacks to the same tree', async () => {
