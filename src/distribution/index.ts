@@ -9,5 +9,4 @@ export { RegistryClient } from './client.ts';
 export type { RegistryClientOptions } from './client.ts';
 export { dockerConfigPath, lookupCredentials, storeCredentials, eraseCredentials, readDockerConfig } from './credentials.ts';
 export { apiHostFor, authKeyFor, isLoopbackHost, isInsecureAllowed } from './hosts.ts';
-export { hostPlatform, parsePlatform, platformString, selectManifestForPlatform } from './platform-select.ts';
 export type * from './types.ts';

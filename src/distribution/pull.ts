@@ -21,7 +21,7 @@ import { MediaTypes, isIndexMediaType, isManifestMediaType } from '../oci/image-
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/image-spec.ts';
 import { RegistryClient } from './client.ts';
 import { drain, header } from './transport.ts';
-import { hostPlatform, parsePlatform, selectManifestForPlatform } from './platform-select.ts';
+import { hostPlatform, parsePlatform, selectManifest } from '../image/platform.ts';
 import type { Credentials } from './types.ts';
 
 export interface PullOptions {
@@ -101,8 +101,9 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     index = top.parsed as ImageIndex;
     if (!Array.isArray(index.manifests)) throw invalidManifest(ref, 'index has no "manifests" array');
     const wanted = opts.platform === undefined ? hostPlatform() : typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
-    const variantGiven = opts.platform !== undefined && (typeof opts.platform === 'string' ? opts.platform.split('/').length === 3 : opts.platform.variant !== undefined);
-    const chosen = selectManifestForPlatform(index, wanted, variantGiven);
+    // buildx attestation entries are not images (their platform is unknown/unknown).
+    const images = index.manifests.filter((m) => m && m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
+    const chosen = selectManifest(images, wanted, referenceString(ref));
     if (!isDigest(chosen.digest)) throw invalidManifest(ref, `index entry has an invalid digest ${JSON.stringify(chosen.digest)}`);
     const child = await fetchManifest(client, ref, repo, chosen.digest, chosen.digest);
     if (!isManifestMediaType(child.descriptor.mediaType)) {

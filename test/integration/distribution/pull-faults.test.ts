@@ -307,7 +307,7 @@ describe('pull from a misbehaving registry', () => {
     assert.equal(amd.manifestDescriptor.digest, image.manifestDescriptor.digest);
     assert.ok(await store.has(sha(indexBytes)), 'the index itself is kept');
     await assert.rejects(pullImage({ reference: `${fake.host}/x/y:multi`, store, configPath, platform: 'linux/s390x' }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'BERTH_DISTRIBUTION_NO_MATCHING_PLATFORM');
+      assert.equal(err.code, 'BERTH_PLATFORM_NO_MATCH');
       assert.match(err.message, /no matching manifest for linux\/s390x.*linux\/arm64\/v8, linux\/amd64/);
       return true;
     });

@@ -4,8 +4,6 @@ import { join } from 'node:path';
 import { writeFile, readFile, stat } from 'node:fs/promises';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { dockerConfigPath, lookupCredentials, storeCredentials, eraseCredentials, readDockerConfig } from '../../../src/distribution/credentials.ts';
-import { parsePlatform, selectManifestForPlatform, normalisePlatform } from '../../../src/distribution/platform-select.ts';
-import type { ImageIndex } from '../../../src/oci/image-spec.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -71,48 +69,5 @@ describe('docker config.json credentials', async () => {
     const path = join(dir, 'evil.json');
     await writeFile(path, JSON.stringify({ credHelpers: { 'reg:1': '../../bin/sh' } }));
     await assert.rejects(lookupCredentials('reg:1', path), { code: 'BERTH_DISTRIBUTION_CONFIG_INVALID' });
-  });
-});
-
-describe('platform selection', () => {
-  const d = (n: number) => `sha256:${String(n).repeat(64)}` as const;
-  const index: ImageIndex = {
-    schemaVersion: 2,
-    manifests: [
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d(1), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d(2), size: 1, platform: { os: 'linux', architecture: 'arm', variant: 'v6' } },
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d(3), size: 1, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } },
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d(4), size: 1, platform: { os: 'linux', architecture: 'arm64' } },
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d(5), size: 1, platform: { os: 'unknown', architecture: 'unknown' } },
-    ],
-  };
-
-  test('parse and normalise os/arch/variant', () => {
-    assert.deepEqual(parsePlatform('linux/x86_64'), { os: 'linux', architecture: 'amd64' });
-    assert.deepEqual(parsePlatform('linux/aarch64'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
-    assert.deepEqual(parsePlatform('linux/arm'), { os: 'linux', architecture: 'arm', variant: 'v7' });
-    assert.deepEqual(normalisePlatform({ os: 'Linux', architecture: 'arm', variant: '6' }), { os: 'linux', architecture: 'arm', variant: 'v6' });
-    for (const bad of ['linux', 'linux/', '/amd64', 'a/b/c/d']) assert.throws(() => parsePlatform(bad), { code: 'BERTH_DISTRIBUTION_INVALID_PLATFORM' });
-  });
-
-  test('picks the matching entry, variants included; arm64 without variant means v8', () => {
-    assert.equal(selectManifestForPlatform(index, parsePlatform('linux/amd64'), false).digest, d(1));
-    assert.equal(selectManifestForPlatform(index, parsePlatform('linux/arm/v6'), true).digest, d(2));
-    assert.equal(selectManifestForPlatform(index, parsePlatform('linux/arm'), false).digest, d(3));
-    assert.equal(selectManifestForPlatform(index, parsePlatform('linux/arm64/v8'), true).digest, d(4));
-  });
-
-  test('no match is a 404 listing what is offered (never the attestation entry)', () => {
-    assert.throws(
-      () => selectManifestForPlatform(index, parsePlatform('windows/amd64'), false),
-      (err: Error & { code?: string; status?: number }) => {
-        assert.equal(err.code, 'BERTH_DISTRIBUTION_NO_MATCHING_PLATFORM');
-        assert.equal(err.status, 404);
-        assert.match(err.message, /windows\/amd64/);
-        assert.ok(!err.message.includes('unknown'));
-        return true;
-      },
-    );
-    assert.throws(() => selectManifestForPlatform(index, parsePlatform('linux/arm/v5'), true), /no matching manifest for linux\/arm\/v5/);
   });
 });
