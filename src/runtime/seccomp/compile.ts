@@ -209,8 +209,38 @@ function coveredArches(seccomp: LinuxSeccomp, native: string): SeccompArch[] {
   return out;
 }
 
+/**
+ * berthd starts many containers with the same few profiles (Docker's default
+ * for a handful of capability sets): remember recent results. Keyed by the
+ * profile's JSON, so equal profiles hit whatever object they arrive in.
+ */
+const CACHE_SIZE = 32;
+const cache = new Map<string, CompiledSeccomp>();
+
 export function compileSeccomp(seccomp: LinuxSeccomp, opts: CompileSeccompOptions = {}): CompiledSeccomp {
   if (seccomp === null || typeof seccomp !== 'object') throw badInput('BERTH_SECCOMP_INVALID', 'linux.seccomp: expected an object');
+  let key: string | undefined;
+  try {
+    key = JSON.stringify([seccomp, opts.arch ?? null, opts.enosysAboveKnown ?? true]);
+  } catch {
+    key = undefined; // BigInt values or cycles: just compile
+  }
+  const hit = key === undefined ? undefined : cache.get(key);
+  if (hit) return copyResult(hit);
+  const result = compileUncached(seccomp, opts);
+  if (key !== undefined) {
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(key, result);
+  }
+  return copyResult(result);
+}
+
+/** Callers own what they get: a cached program must not be changed through them. */
+function copyResult(r: CompiledSeccomp): CompiledSeccomp {
+  return { program: Buffer.from(r.program), flags: r.flags, instructions: r.instructions, ignoredSyscalls: [...r.ignoredSyscalls] };
+}
+
+function compileUncached(seccomp: LinuxSeccomp, opts: CompileSeccompOptions): CompiledSeccomp {
   if (seccomp.defaultAction === undefined) throw badInput('BERTH_SECCOMP_ACTION', 'linux.seccomp.defaultAction: required');
   const defaultAction = seccompActionValue(seccomp.defaultAction, seccomp.defaultErrnoRet, 'linux.seccomp.defaultAction');
   const flags = filterFlags(seccomp.flags as string[] | undefined);

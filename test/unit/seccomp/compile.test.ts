@@ -347,3 +347,19 @@ describe('bad seccomp input is a clear error', () => {
     assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: rules }, X), { code: 'BERTH_SECCOMP_TOO_LARGE' });
   });
 });
+
+describe('compile cache', () => {
+  test('equal profiles give equal programs, and callers cannot corrupt the cache', () => {
+    const profile = (): LinuxSeccomp => ({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' }] });
+    const a = compileSeccomp(profile(), X);
+    a.program.fill(0);
+    a.ignoredSyscalls.push('x');
+    const b = compileSeccomp(profile(), X);
+    assert.equal(decide(b.program, 'read'), ALLOW);
+    assert.deepEqual(b.ignoredSyscalls, []);
+    // A different option is a different program.
+    const c = compileSeccomp(profile(), { ...X, enosysAboveKnown: false });
+    assert.equal(decide(c.program, 'getpid'), EPERM);
+    assert.equal(decide(b.program, 'getpid'), ENOSYS);
+  });
+});
