@@ -89,6 +89,21 @@ export async function unpackedPrefix(snapshotter: Snapshotter, diffIds: Digest[]
   return 0;
 }
 
+/**
+ * Remove extraction snapshots a crash or kill left behind (berthd calls this
+ * once at start, before any pull). Never call it while an unpack is running.
+ */
+export async function removeStaleExtractions(snapshotter: Snapshotter): Promise<string[]> {
+  const removed: string[] = [];
+  for (const info of await snapshotter.list()) {
+    if (info.kind === 'active' && info.key.startsWith('extract-') && info.labels['berth.io/extracting']) {
+      await snapshotter.remove(info.key).catch(() => {});
+      removed.push(info.key);
+    }
+  }
+  return removed;
+}
+
 /** One unpack per chain per snapshotter in this process. */
 const inflight = new Map<string, Promise<void>>();
 

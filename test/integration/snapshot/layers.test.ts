@@ -178,3 +178,17 @@ for (const driver of ['overlayfs', 'native'] as const) {
     });
   });
 }
+
+test('stale extraction snapshots from a crash are removed', async () => {
+  const { removeStaleExtractions } = await import('../../../src/snapshot/layers.ts');
+  const dir = await makeTempDir('berth-stale-');
+  try {
+    const s = await openSnapshotter({ dataRoot: dir });
+    await s.prepare('extract-abc-sha256:1', undefined, { labels: { 'berth.io/extracting': 'sha256:1' } });
+    await s.prepare('container-1');
+    assert.deepEqual(await removeStaleExtractions(s), ['extract-abc-sha256:1']);
+    assert.deepEqual((await s.list()).map((i) => i.key), ['container-1']);
+  } finally {
+    await removeTempDir(dir);
+  }
+});
