@@ -50,13 +50,18 @@ const routes: Route[] = [
   { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: getReferrers } },
 ];
 
-export function createRequestHandler(registry: Registry): (req: IncomingMessage, res: ServerResponse) => void {
+export interface HandlerOptions {
+  /** Where server-side failures (5xx) are reported; client mistakes are only answered. */
+  log?: (line: string) => void;
+}
+
+export function createRequestHandler(registry: Registry, options: HandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    void handle(registry, req, res);
+    void handle(registry, req, res, options);
   };
 }
 
-async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse, options: HandlerOptions): Promise<void> {
   res.setHeader('Docker-Distribution-API-Version', API_VERSION_HEADER);
   try {
     // The raw path, not URL's normalised one: a name with ".." must reach the
@@ -80,7 +85,10 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
     }
     throw registryError('UNSUPPORTED', `no such endpoint: ${req.method} ${path.slice(0, 200)}`, undefined, 404);
   } catch (err) {
-    sendError(req, res, err);
+    const status = sendError(req, res, err);
+    if (status >= 500 && options.log) {
+      options.log(`${req.method} ${(req.url ?? '').slice(0, 300)}: ${status} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
   }
 }
 
@@ -94,7 +102,8 @@ function decodeSegment(s: string): string {
 
 // ---- responses ------------------------------------------------------------
 
-function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+/** Answer with the spec's error body; returns the status sent. */
+function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): number {
   let code: RegistryErrorBody['errors'][0]['code'] = 'UNKNOWN';
   let status = 500;
   let message = err instanceof Error ? err.message : String(err);
@@ -114,7 +123,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): voi
   if (res.headersSent) {
     // Mid-stream failure: the only honest signal left is to cut the connection.
     res.destroy(err instanceof Error ? err : undefined);
-    return;
+    return status;
   }
   const body: RegistryErrorBody = { errors: [detail === undefined ? { code, message } : { code, message, detail }] };
   const text = JSON.stringify(body);
@@ -124,6 +133,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): voi
   // A request body we did not read would otherwise be parsed as the next request.
   if (!req.complete) res.setHeader('Connection', 'close');
   res.end(req.method === 'HEAD' ? undefined : text);
+  return status;
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, contentType = 'application/json'): void {
@@ -252,7 +262,8 @@ async function getBlob({ req, res, name, segment, registry }: RequestContext): P
   const range = parseRange(req.headers.range, info.size);
   if (range === 'unsatisfiable') {
     res.setHeader('Content-Range', `bytes */${info.size}`);
-    throw registryError('BLOB_UNKNOWN', `range "${req.headers.range}" is outside blob ${digest} of ${info.size} bytes`, { size: info.size }, 416);
+    // Not BLOB_UNKNOWN: the blob exists, and a client must not re-push it.
+    throw registryError('UNSUPPORTED', `range "${req.headers.range}" is outside blob ${digest} of ${info.size} bytes`, { size: info.size }, 416);
   }
   if (range) {
     res.statusCode = 206;

@@ -80,7 +80,7 @@ export async function runRegistryCommand(argv: string[]): Promise<number> {
   if (parsed.command === 'gc') return runGc(parsed);
   let running;
   try {
-    running = await startRegistry(parsed);
+    running = await startRegistry({ addr: parsed.addr, root: parsed.root, log: (line) => process.stderr.write(`berth registry: ${line}\n`) });
   } catch (err) {
     process.stderr.write(`berth registry: ${errorMessage(err)}\n`);
     return 1;

@@ -13,7 +13,11 @@ export interface RootLock {
 }
 
 export async function lockRegistryRoot(root: string, purpose: string): Promise<RootLock> {
-  await mkdir(root, { recursive: true });
+  try {
+    await mkdir(root, { recursive: true });
+  } catch (err) {
+    throw new BerthError('BERTH_REGISTRY_ROOT_INVALID', `cannot ${purpose}: registry root ${root} is not a usable directory (${(err as Error).message})`, { status: 400, cause: err });
+  }
   const path = join(root, 'registry.lock');
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

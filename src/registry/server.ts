@@ -21,6 +21,8 @@ export interface StartRegistryOptions {
   store?: ContentStore;
   /** Upload writers open at once (default 256); see RegistryOptions. */
   maxOpenUploads?: number;
+  /** Receives a line per server-side failure (5xx); `berth registry serve` passes stderr. */
+  log?: (line: string) => void;
 }
 
 export interface RunningRegistry {
@@ -53,7 +55,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
   purge();
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
   purgeTimer.unref();
-  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, highWaterMark: 1 << 20 }, createRequestHandler(registry));
+  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, highWaterMark: 1 << 20 }, createRequestHandler(registry, options.log ? { log: options.log } : {}));
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 
 const MAIN = new URL('../../../src/registry/main.ts', import.meta.url).pathname;
@@ -62,6 +62,22 @@ test('registry serve without --root exits 2 with usage', async () => {
     assert.match(stderr, /Usage: berth registry serve/);
   } finally {
     stop(child);
+  }
+});
+
+test('registry serve with a root that is a file exits 1 naming the root', async () => {
+  const dir = await makeTempDir('berth-registry-serve-');
+  const file = join(dir, 'not-a-dir');
+  await writeFile(file, 'x');
+  const child = serve(['serve', '--addr', '127.0.0.1:0', '--root', file]);
+  try {
+    const { code, stderr } = await collect(child);
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(`registry root ${file} is not a usable directory`));
+    assert.equal(await readFile(file, 'utf8'), 'x');
+  } finally {
+    stop(child);
+    await removeTempDir(dir);
   }
 });
 
