@@ -138,6 +138,17 @@ describe('docker CLI against berthd', () => {
     void readFile;
   });
 
+  test('docker login goes through berthd\'s /auth check', async () => {
+    const r = await new Promise<Run>((resolve) => {
+      const child = execFile(DOCKER, ['-H', d.host, 'login', '-u', 'someone', '--password-stdin', reg.addr], { env: { ...process.env, DOCKER_CONFIG: join(work, 'docker-config') } }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin!.end('secret\n');
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Login Succeeded/);
+  });
+
   test('errors read like Docker\'s', async () => {
     const rm = await run('rmi', 'no-such-image');
     assert.equal(rm.code, 1);
