@@ -69,7 +69,7 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const path = q < 0 ? raw : raw.slice(0, q);
-    const url = { searchParams: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
+    const url = { searchParams: parseQuery(q < 0 ? '' : raw.slice(q + 1)) };
     for (const route of routes) {
       const m = route.pattern.exec(path);
       if (!m) continue;
@@ -90,6 +90,27 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
       options.log(`${req.method} ${(req.url ?? '').slice(0, 300)}: ${status} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
   }
+}
+
+/**
+ * Query parameters, percent-decoded but with "+" kept as "+": media types in
+ * ?artifactType= (application/vnd.x+json) often arrive unencoded, and none of
+ * this API's values (digests, names, tags, numbers) can contain a space.
+ */
+function parseQuery(query: string): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    const value = eq < 0 ? '' : pair.slice(eq + 1);
+    try {
+      params.append(decodeURIComponent(key), decodeURIComponent(value));
+    } catch {
+      throw registryError('UNSUPPORTED', `query parameter "${key.slice(0, 40)}" is not valid percent-encoding`, undefined, 400);
+    }
+  }
+  return params;
 }
 
 function decodeSegment(s: string): string {

@@ -233,7 +233,7 @@ describe('registry manifests', () => {
 
     const empty = await pushBlob(reg.url, 'm/refs', Buffer.from('{}'));
     const emptyDesc = { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 };
-    const sig = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.sig', config: emptyDesc, layers: [emptyDesc], subject: subjectDesc, annotations: { 'org.example.k': 'v' } }));
+    const sig = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.sig+json', config: emptyDesc, layers: [emptyDesc], subject: subjectDesc, annotations: { 'org.example.k': 'v' } }));
     const sbom = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...emptyDesc, mediaType: 'application/vnd.example.sbom' }, layers: [emptyDesc], subject: subjectDesc }));
     // The sbom's config is the empty blob under another media type; re-push is a no-op and links it.
     for (const m of [sig, sbom]) {
@@ -250,7 +250,7 @@ describe('registry manifests', () => {
     assert.equal(index.mediaType, OCI_INDEX);
     const byDigest = new Map(index.manifests.map((m) => [m.digest, m]));
     assert.equal(byDigest.size, 2);
-    assert.equal(byDigest.get(sha256(sig))!.artifactType, 'application/vnd.example.sig');
+    assert.equal(byDigest.get(sha256(sig))!.artifactType, 'application/vnd.example.sig+json');
     assert.deepEqual(byDigest.get(sha256(sig))!.annotations, { 'org.example.k': 'v' });
     assert.equal(byDigest.get(sha256(sig))!.size, sig.length);
     assert.equal(byDigest.get(sha256(sbom))!.artifactType, 'application/vnd.example.sbom', 'falls back to the config media type');
@@ -258,6 +258,13 @@ describe('registry manifests', () => {
     const filtered = await fetch(`${reg.url}/v2/m/refs/referrers/${subject}?artifactType=application/vnd.example.sbom`);
     assert.equal(filtered.headers.get('oci-filters-applied'), 'artifactType');
     assert.deepEqual(((await filtered.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest), [sha256(sbom)]);
+
+    // "+" in a media type, sent unencoded or encoded, is the same filter.
+    for (const q of ['application/vnd.example.sig+json', 'application%2Fvnd.example.sig%2Bjson']) {
+      const plus = await fetch(`${reg.url}/v2/m/refs/referrers/${subject}?artifactType=${q}`);
+      assert.equal(plus.status, 200);
+      assert.deepEqual(((await plus.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest), [sha256(sig)], q);
+    }
 
     const none = await fetch(`${reg.url}/v2/m/refs/referrers/${sha256('no referrers')}`);
     assert.equal(none.status, 200);
