@@ -94,11 +94,12 @@ export class RegistryClient {
     if (known) return known;
     let base = `http://${this.apiHost}`;
     try {
-      const res = await httpRequest({ method: 'GET', url: new URL('/v2/', https), insecureTls: true, timeoutMs: 10_000, signal: this.options.signal });
+      const res = await httpRequest({ method: 'GET', url: new URL('/v2/', https), insecureTls: true, timeoutMs: 5_000, signal: this.options.signal });
       await drain(res);
       base = https;
-    } catch (err) {
-      if ((err as BerthError).code !== 'BERTH_DISTRIBUTION_CONNECT_FAILED') throw err;
+    } catch {
+      // No TLS there (handshake refused, reset or unanswered): plain HTTP, which this registry may use.
+      this.options.signal?.throwIfAborted();
     }
     resolvedBases.set(this.apiHost, base);
     return base;

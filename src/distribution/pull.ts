@@ -23,6 +23,7 @@ import { RegistryClient } from './client.ts';
 import { drain, header } from './transport.ts';
 import { hostPlatform, parsePlatform, selectManifest } from '../image/platform.ts';
 import type { Credentials } from './types.ts';
+import { runBounded } from './bounded.ts';
 
 export interface PullOptions {
   /** `busybox`, `127.0.0.1:5000/a/b:tag`, `…@sha256:…`, or an already parsed reference. */
@@ -446,30 +447,4 @@ async function waitForBlob(store: ContentStore, digest: Digest, signal: AbortSig
     if (Date.now() > deadline) throw new BerthError('BERTH_DISTRIBUTION_TIMEOUT', `gave up waiting for another process to download ${digest}`, { status: 504 });
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-/**
- * Run jobs with at most `limit` at once, in order. `onQueued(i)` is called for
- * each job that has to wait for a free slot (docker's "Waiting").
- */
-export async function runBounded(jobs: (() => Promise<void>)[], limit: number, onQueued?: (i: number) => void): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  let hasFailed = false;
-  for (let i = limit; i < jobs.length; i++) onQueued?.(i);
-  const worker = async () => {
-    while (next < jobs.length && !hasFailed) {
-      const job = jobs[next++]!;
-      try {
-        await job();
-      } catch (err) {
-        if (!hasFailed) {
-          hasFailed = true;
-          failed = err;
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
-  if (hasFailed) throw failed;
 }

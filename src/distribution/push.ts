@@ -18,7 +18,7 @@ import type { ImageReference } from '../image/reference.ts';
 import { isIndexMediaType, isManifestMediaType, layerMediaTypeInfo } from '../oci/image-spec.ts';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/image-spec.ts';
 import { RegistryClient } from './client.ts';
-import { runBounded } from './pull.ts';
+import { runBounded } from './bounded.ts';
 import type { Credentials } from './types.ts';
 
 export interface PushOptions {
