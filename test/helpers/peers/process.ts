@@ -224,18 +224,28 @@ export function mountsUnder(dir: string): string[] {
 const exitCleanups = new Set<() => void>();
 let exitHooked = false;
 
+function runExitCleanups(): void {
+  for (const cleanup of exitCleanups) {
+    try {
+      cleanup();
+    } catch {
+      /* best effort: the process is going away */
+    }
+  }
+  exitCleanups.clear();
+}
+
 export function onExitCleanup(fn: () => void): () => void {
   if (!exitHooked) {
     exitHooked = true;
-    process.on('exit', () => {
-      for (const cleanup of exitCleanups) {
-        try {
-          cleanup();
-        } catch {
-          /* best effort: the process is going away */
-        }
-      }
-    });
+    process.on('exit', runExitCleanups);
+    // A test killed by a timeout (SIGTERM) or ^C gets no 'exit' event: clean up, then die of the same signal.
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        runExitCleanups();
+        process.kill(process.pid, signal);
+      });
+    }
   }
   exitCleanups.add(fn);
   return () => exitCleanups.delete(fn);
