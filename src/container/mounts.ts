@@ -1,0 +1,210 @@
+/**
+ * A container's user mounts — `-v`/Binds, `--mount`/Mounts, `--tmpfs`/Tmpfs —
+ * resolved to OCI mounts with host paths, with Docker's parsing and errors.
+ * Named and anonymous volumes live under <dataRoot>/volumes/<name>/_data.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { isAbsolute, join, posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Mount } from '../oci/runtime-spec.ts';
+import type { HostConfig, MountPoint } from '../api/container-types.ts';
+import { invalidArgument } from '../common/errors.ts';
+
+/** What `docker inspect` shows under .Mounts. */
+export interface MountRecord {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+export interface ResolvedMounts {
+  oci: Mount[];
+  records: MountRecord[];
+  /** Anonymous volumes this container created (removed with `rm -v`). */
+  anonymousVolumes: string[];
+}
+
+const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave']);
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+export function volumeDataDir(dataRoot: string, name: string): string {
+  return join(dataRoot, 'volumes', name, '_data');
+}
+
+function checkDestination(dest: string, where: string): string {
+  if (!dest || !posix.isAbsolute(dest)) {
+    throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `${where}: invalid mount config: mount path must be absolute ("${dest}")`);
+  }
+  const clean = posix.normalize(dest);
+  if (clean === '/') throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `${where}: invalid specification: destination can't be '/'`);
+  return clean.replace(/\/+$/, '');
+}
+
+interface Parsed {
+  type: 'bind' | 'volume' | 'tmpfs';
+  source: string;
+  destination: string;
+  readOnly: boolean;
+  propagation: string;
+  options: string[];
+  mode: string;
+  createHostPath: boolean;
+}
+
+/** `-v src:dst[:opts]` / `-v dst` (anonymous volume). */
+export function parseBind(spec: string): Parsed {
+  const parts = spec.split(':');
+  if (parts.length > 3 || parts.some((p) => p === '')) {
+    throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `invalid volume specification: '${spec}'`);
+  }
+  let source = '';
+  let destination: string;
+  let mode = '';
+  if (parts.length === 1) destination = parts[0]!;
+  else if (parts.length === 2 && posix.isAbsolute(parts[1]!)) [source, destination] = parts as [string, string];
+  else if (parts.length === 2) {
+    [destination, mode] = parts as [string, string];
+  } else [source, destination, mode] = parts as [string, string, string];
+  let readOnly = false;
+  let propagation = 'rprivate';
+  const options: string[] = [];
+  for (const m of mode ? mode.split(',') : []) {
+    if (m === 'ro') readOnly = true;
+    else if (m === 'rw') readOnly = false;
+    else if (PROPAGATIONS.has(m)) propagation = m;
+    else if (m === 'z' || m === 'Z' || m === 'nocopy' || m === 'consistent' || m === 'cached' || m === 'delegated') {
+      // SELinux relabelling and macOS consistency flags mean nothing here, as on Docker without SELinux.
+    } else {
+      throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `invalid mode: ${m} (in volume specification '${spec}')`);
+    }
+  }
+  const isVolume = source === '' || !isAbsolute(source);
+  if (isVolume && source !== '' && !VOLUME_NAME.test(source)) {
+    throw invalidArgument(
+      'BERTH_CONTAINER_BAD_MOUNT',
+      `"${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+    );
+  }
+  return {
+    type: isVolume ? 'volume' : 'bind',
+    source,
+    destination: checkDestination(destination, `volume '${spec}'`),
+    readOnly,
+    propagation,
+    options,
+    mode,
+    // -v creates a missing host directory (Docker's legacy behaviour); --mount does not.
+    createHostPath: true,
+  };
+}
+
+export function parseMountPoint(m: MountPoint): Parsed {
+  const type = m.Type ?? 'volume';
+  if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs') {
+    throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `mount type "${type}" is not supported`);
+  }
+  const where = `mount ${type} at ${m.Target}`;
+  const destination = checkDestination(m.Target, where);
+  if (type === 'bind' && !m.Source) throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `${where}: invalid mount config for type "bind": field Source must not be empty`);
+  if (type === 'bind' && !isAbsolute(m.Source!)) {
+    throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `${where}: invalid mount config for type "bind": invalid mount path: '${m.Source}' mount path must be absolute`);
+  }
+  if (type === 'tmpfs' && m.Source) throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `${where}: invalid mount config for type "tmpfs": field Source must be empty`);
+  const propagation = m.BindOptions?.Propagation || 'rprivate';
+  if (!PROPAGATIONS.has(propagation)) throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `${where}: invalid propagation mode "${propagation}"`);
+  const options: string[] = [];
+  if (type === 'tmpfs') {
+    options.push('nosuid', 'nodev', 'noexec');
+    if (m.TmpfsOptions?.SizeBytes) options.push(`size=${m.TmpfsOptions.SizeBytes}`);
+    if (m.TmpfsOptions?.Mode) options.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
+  }
+  return {
+    type,
+    source: m.Source ?? '',
+    destination,
+    readOnly: !!m.ReadOnly,
+    propagation,
+    options,
+    mode: '',
+    createHostPath: !!m.BindOptions?.CreateMountpoint,
+  };
+}
+
+/** `--tmpfs /run:rw,size=64m` → Tmpfs {"/run": "rw,size=64m"}. */
+export function parseTmpfs(destination: string, opts: string): Parsed {
+  const options = ['nosuid', 'nodev', 'noexec'];
+  let readOnly = false;
+  for (const o of opts ? opts.split(',') : []) {
+    if (o === 'ro') readOnly = true;
+    else if (o === 'rw') readOnly = false;
+    else if (o === 'exec') options.splice(options.indexOf('noexec'), 1);
+    else if (o === 'suid') options.splice(options.indexOf('nosuid'), 1);
+    else if (o === 'dev') options.splice(options.indexOf('nodev'), 1);
+    else if (/^(size|mode|uid|gid|nr_inodes|nr_blocks)=[0-9a-zA-Z%]+$/.test(o) || ['noexec', 'nosuid', 'nodev', 'strictatime', 'relatime', 'noatime'].includes(o)) {
+      if (!options.includes(o)) options.push(o);
+    } else {
+      throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `tmpfs ${destination}: invalid option "${o}"`);
+    }
+  }
+  return { type: 'tmpfs', source: '', destination: checkDestination(destination, `tmpfs ${destination}`), readOnly, propagation: '', options, mode: opts, createHostPath: false };
+}
+
+/** Resolve every user mount of a container to OCI mounts; creates volumes and (for -v) missing host dirs. */
+export async function resolveMounts(dataRoot: string, hostConfig: HostConfig, imageVolumes: Record<string, unknown> | undefined): Promise<ResolvedMounts> {
+  const parsed: Parsed[] = [
+    ...(hostConfig.Binds ?? []).map(parseBind),
+    ...(hostConfig.Mounts ?? []).map(parseMountPoint),
+    ...Object.entries(hostConfig.Tmpfs ?? {}).map(([dest, o]) => parseTmpfs(dest, o)),
+  ];
+  // Image VOLUMEs not covered by a user mount get anonymous volumes, as Docker does.
+  for (const dest of Object.keys(imageVolumes ?? {})) {
+    const clean = posix.normalize(dest).replace(/\/+$/, '') || '/';
+    if (!parsed.some((p) => p.destination === clean)) parsed.push(parseBind(clean));
+  }
+  const seen = new Set<string>();
+  const out: ResolvedMounts = { oci: [], records: [], anonymousVolumes: [] };
+  for (const p of parsed) {
+    if (seen.has(p.destination)) {
+      throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `Duplicate mount point: ${p.destination}`);
+    }
+    seen.add(p.destination);
+    if (p.type === 'tmpfs') {
+      out.oci.push({ destination: p.destination, type: 'tmpfs', source: 'tmpfs', options: [...p.options, p.readOnly ? 'ro' : 'rw'] });
+      out.records.push({ Type: 'tmpfs', Source: '', Destination: p.destination, Mode: p.mode, RW: !p.readOnly, Propagation: '' });
+      continue;
+    }
+    let source = p.source;
+    let name: string | undefined;
+    if (p.type === 'volume') {
+      name = source || randomBytes(32).toString('hex');
+      if (!source) out.anonymousVolumes.push(name);
+      source = volumeDataDir(dataRoot, name);
+      await mkdir(source, { recursive: true });
+    } else {
+      const st = await stat(source).catch(() => undefined);
+      if (!st) {
+        if (!p.createHostPath) {
+          throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `invalid mount config for type "bind": bind source path does not exist: ${source}`);
+        }
+        await mkdir(source, { recursive: true });
+      }
+    }
+    const options = ['rbind', p.propagation || 'rprivate', p.readOnly ? 'ro' : 'rw'];
+    out.oci.push({ destination: p.destination, type: 'bind', source, options });
+    out.records.push({
+      Type: p.type,
+      ...(name ? { Name: name, Driver: 'local' } : {}),
+      Source: source,
+      Destination: p.destination,
+      Mode: p.mode,
+      RW: !p.readOnly,
+      Propagation: p.type === 'bind' ? p.propagation : '',
+    });
+  }
+  return out;
+}
