@@ -18,7 +18,7 @@ export async function machineLimit(blobPaths: string[], destDir: string, paralle
       const dest = join(destDir, `layer-${i}`);
       await mkdir(dest, { recursive: true });
       await runBash(
-        'set -o pipefail; tee >(sha256sum >/dev/null) < "$1" | gzip -dc | tee >(sha256sum >/dev/null) | tar -x --no-same-owner -C "$2" -f -',
+        'set -o pipefail; tee >(sha256sum >/dev/null) < "$1" | gzip -dc | tee >(sha256sum >/dev/null) | tar -x -C "$2" -f -',
         [blobPaths[i]!, dest],
       );
     }
