@@ -4,7 +4,7 @@
  * `{"message": …}`. Endpoint groups (system, images, later containers) add
  * their routes to the table; this file knows none of them.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -107,7 +107,10 @@ export class ApiServer {
     head: Buffer | undefined,
   ): Promise<void> {
     const headers = commonHeaders();
-    if (res) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    if (res) {
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      sortHeadersOnWrite(res);
+    }
     const method = (req.method ?? 'GET').toUpperCase();
     let url: URL;
     try {
@@ -174,6 +177,36 @@ export class ApiServer {
       );
     }
   }
+}
+
+/**
+ * dockerd (Go's net/http) sends headers sorted by name; do the same so our
+ * answers read like the traces byte for byte (Date and framing come last, as there).
+ */
+function sortHeadersOnWrite(res: ServerResponse): void {
+  const original = res.writeHead.bind(res) as (status: number, headers?: OutgoingHttpHeaders) => ServerResponse;
+  res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => {
+    const merged: OutgoingHttpHeaders = {};
+    for (const name of res.getHeaderNames()) {
+      merged[canonicalHeader(name)] = res.getHeader(name);
+      res.removeHeader(name);
+    }
+    for (const [k, v] of Object.entries(headers ?? {})) {
+      for (const existing of Object.keys(merged)) if (existing.toLowerCase() === k.toLowerCase()) delete merged[existing];
+      merged[k] = v;
+    }
+    const sorted: OutgoingHttpHeaders = {};
+    for (const k of Object.keys(merged).sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))) sorted[k] = merged[k];
+    return original(status, sorted);
+  }) as typeof res.writeHead;
+}
+
+/** Go's CanonicalMIMEHeaderKey: "api-version" → "Api-Version". */
+function canonicalHeader(name: string): string {
+  return name
+    .split('-')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1).toLowerCase())
+    .join('-');
 }
 
 function socketAnswers(path: string): Promise<boolean> {

@@ -65,6 +65,22 @@ describe('berthd Engine API server', () => {
     assert.equal(g.body, 'OK');
   });
 
+  test('headers go out sorted by name, as dockerd (Go) sends them (protocol-traces/docker-version.txt)', async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(d.socketPath);
+      let out = '';
+      sock.on('data', (c) => {
+        out += c.toString();
+        if (out.includes('\r\n\r\n')) sock.end();
+      });
+      sock.on('close', () => resolve(out));
+      sock.on('error', reject);
+      sock.write('HEAD /_ping HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: Docker-Client/28.2.2 (linux)\r\n\r\n');
+    });
+    const names = raw.split('\r\n').slice(1).map((l) => l.split(':')[0]).filter((n) => n && n !== 'Date' && n !== 'Connection' && n !== 'Keep-Alive');
+    assert.deepEqual(names, ['Api-Version', 'Builder-Version', 'Cache-Control', 'Content-Length', 'Content-Type', 'Docker-Experimental', 'Ostype', 'Pragma', 'Server']);
+  });
+
   test('versioned and unversioned paths; out-of-range versions are 400 with a message', async () => {
     const v = await call(d.socketPath, 'GET', '/v1.41/version');
     assert.equal(v.status, 200);
