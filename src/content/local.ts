@@ -207,6 +207,32 @@ export class LocalContentStore implements ContentStore {
     return refs;
   }
 
+  /**
+   * Drop partial ingests nobody holds that were last written before
+   * `olderThanMs` ago (abandoned downloads and uploads). Returns their refs.
+   */
+  async pruneIngests(olderThanMs: number): Promise<string[]> {
+    const cutoff = Date.now() - olderThanMs;
+    const dropped: string[] = [];
+    for (const ref of await this.listIngests()) {
+      let mtime: number;
+      try {
+        mtime = (await stat(join(this.ingestDir(ref), 'data'))).mtimeMs;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+        mtime = 0; // a dir without data is left from a crash before the first write
+      }
+      if (mtime > cutoff) continue;
+      try {
+        await this.abortIngest(ref);
+        dropped.push(ref);
+      } catch (err) {
+        if (!(err instanceof BerthError && err.code === 'BERTH_CONTENT_INGEST_LOCKED')) throw err;
+      }
+    }
+    return dropped;
+  }
+
   /** Drop an ingest's partial data without opening it (refused while a writer holds it). */
   async abortIngest(ref: string): Promise<void> {
     const writer = await this.ingest(ref);

@@ -39,6 +39,9 @@ import { ImageStore, type ImageRecord } from './store.ts';
  * shapes.
  */
 
+/** Partial ingests untouched this long are dropped by gc/prune. */
+const ABANDONED_INGEST_MS = 24 * 3600_000;
+
 export interface ImageServiceOptions {
   /** Registries (host[:port]) where plain HTTP is allowed besides loopback. */
   insecureRegistries?: readonly string[];
@@ -670,6 +673,8 @@ export class ImageService implements ArchiveImageStore {
       ...(snapshots ? { snapshots, inUse: (c: Digest) => snapshots.pinned.has(c) } : {}),
     });
     for (const id of this.configCache.keys()) if (!images.some((r) => r.id === id)) this.configCache.delete(id);
+    // Partial downloads/uploads nobody resumed within a day are abandoned.
+    if (!dryRun) await this.content.pruneIngests(ABANDONED_INGEST_MS);
     return result;
   }
 

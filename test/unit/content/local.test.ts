@@ -164,6 +164,27 @@ describe('LocalContentStore on disk', () => {
     assert.deepEqual(await readdir(join(root, 'ingest')), [], 'temp files of the dead writers are gone after reopening');
   });
 
+  test('pruneIngests drops abandoned partial ingests and keeps recent or held ones', async () => {
+    const store = await LocalContentStore.open(join(dir, 'prune-ingests'));
+    const { utimes } = await import('node:fs/promises');
+    const { createHash } = await import('node:crypto');
+    const dataOf = (ref: string) => join(store.ingestRoot, createHash('sha256').update(ref).digest('hex'), 'data');
+    for (const ref of ['old', 'recent', 'held']) {
+      const w = await store.ingest(ref);
+      await w.write(Buffer.from(ref));
+      await w.close();
+    }
+    const past = new Date(Date.now() - 48 * 3600_000);
+    await utimes(dataOf('old'), past, past);
+    await utimes(dataOf('held'), past, past);
+    const held = await store.ingest('held');
+    assert.deepEqual(await store.pruneIngests(24 * 3600_000), ['old']);
+    assert.deepEqual((await store.listIngests()).sort(), ['held', 'recent']);
+    await held.close();
+    assert.deepEqual((await store.pruneIngests(0)).sort(), ['held', 'recent']);
+    assert.deepEqual(await store.listIngests(), []);
+  });
+
   test('verify() reports a blob whose bytes changed on disk', async () => {
     const store = await LocalContentStore.open(join(dir, 'verify'));
     const { digest } = await store.writeBytes(Buffer.from('original'));
