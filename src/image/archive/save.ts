@@ -7,7 +7,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeTar, type TarWriteEntry } from '../../archive/tar.ts';
 import { BerthError } from '../../common/errors.ts';
-import { createDecompressor } from '../../archive/compression.ts';
+import { decompressStream } from '../../archive/compression.ts';
 import type { ContentStore, Digest } from '../../content/types.ts';
 import {
   Annotations,
@@ -205,11 +205,8 @@ class ArchiveWriter {
   private async uncompressedLayer(layer: Descriptor, diffId: Digest, scratch: string): Promise<TarWriteEntry> {
     const path = blobPath(diffId);
     this.written.add(path);
-    const compression = layerMediaTypeInfo(layer.mediaType)?.compression ?? 'gzip';
-    if (compression === 'none') {
-      if (layer.digest !== diffId) {
-        throw new BerthError('BERTH_SAVE_CORRUPT_IMAGE', `uncompressed layer ${layer.digest} does not match its diff ID ${diffId}`);
-      }
+    // An uncompressed layer is its own diff ID: stream it straight from the store.
+    if (layerMediaTypeInfo(layer.mediaType)?.compression === 'none' && layer.digest === diffId) {
       await this.checkSize(layer.digest, layer.size);
       return { header: header(path, 'file', layer.size), body: () => this.content.read(layer.digest) };
     }
@@ -223,7 +220,9 @@ class ArchiveWriter {
         callback(null, chunk);
       },
     });
-    await pipeline(this.content.read(layer.digest), createDecompressor(compression), counter, createWriteStream(file));
+    // The bytes decide the codec (a mislabelled layer still saves right); the diff ID check below catches the rest.
+    const { stream } = await decompressStream(this.content.read(layer.digest), { mediaType: layer.mediaType });
+    await pipeline(stream, counter, createWriteStream(file));
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== diffId) {
       throw new BerthError('BERTH_SAVE_CORRUPT_IMAGE', `layer ${layer.digest} decompresses to ${actual}, but the image config says ${diffId}`);

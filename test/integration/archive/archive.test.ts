@@ -142,6 +142,10 @@ describe('import, save, load', () => {
     const again = join(work, 'busybox-docker-2.tar');
     await saveToFile(await saveImages(store, ['busybox:imported']), again);
     assert.ok((await readFile(again)).equals(await readFile(file)));
+    // The loaded copy keeps its layer uncompressed; saving it again gives the same archive too.
+    const fromLoaded = join(work, 'busybox-docker-3.tar');
+    await saveToFile(await saveImages(fresh, ['busybox:imported']), fromLoaded);
+    assert.ok((await readFile(fromLoaded)).equals(await readFile(file)));
   });
 
   test('save (oci format) keeps the stored blobs and manifest digest; load restores it', async () => {
