@@ -15,7 +15,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -233,10 +233,30 @@ async function download(url: string, name: string, digest: string, size: number)
   if (status !== 200 || bytes !== size) throw new Error(`GET blob: status ${status}, ${bytes} of ${size} bytes`);
 }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+interface Timing {
+  /** Wall-clock seconds. */
+  wall: number;
+  /** CPU seconds the server process spent (user + system), from /proc. */
+  serverCpu: number;
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS = 100;
+
+async function timed(server: Server, fn: () => Promise<void>): Promise<Timing> {
+  const pid = server.child.pid!;
+  const cpu0 = await processCpuSeconds(pid);
   const t0 = process.hrtime.bigint();
   await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { wall, serverCpu: (await processCpuSeconds(pid)) - cpu0 };
 }
 
 function median(xs: number[]): number {
@@ -293,6 +313,10 @@ interface Figures {
   uploadMBs: number;
   chunkedMBs: number;
   downloadMBs: number;
+  /** Server CPU seconds per GB moved (median run); less sensitive to a busy machine than MB/s. */
+  uploadCpuPerGB: number;
+  chunkedCpuPerGB: number;
+  downloadCpuPerGB: number;
   manifestTagRps: number;
   manifestDigestRps: number;
 }
@@ -300,25 +324,25 @@ interface Figures {
 async function measure(server: Server, base: Buffer, o: Options, serverIndex: number, dir: string): Promise<Figures> {
   const name = 'bench/blob';
   const mb = base.length / 1e6;
-  const up: number[] = [];
-  const chunked: number[] = [];
-  const down: number[] = [];
+  const up: Timing[] = [];
+  const chunked: Timing[] = [];
+  const down: Timing[] = [];
   let lastDigest = '';
   for (let i = 0; i < o.runs; i++) {
     const a = await makeBlobFile(dir, base, i, serverIndex * 2, o.chunkMiB << 20);
-    up.push(await timed(() => uploadStreamed(server.url, name, a.file, a.digest)));
+    up.push(await timed(server, () => uploadStreamed(server.url, name, a.file, a.digest)));
     const head = expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${a.digest}`), 200, 'HEAD blob');
     if (Number(head.headers['content-length']) !== base.length) throw new Error(`${server.name}: stored size ${head.headers['content-length']} != ${base.length}`);
     lastDigest = a.digest;
     await removeBlobFile(a);
 
     const b = await makeBlobFile(dir, base, i, serverIndex * 2 + 1, o.chunkMiB << 20);
-    chunked.push(await timed(() => uploadChunked(server.url, name, b.chunks, b.digest)));
+    chunked.push(await timed(server, () => uploadChunked(server.url, name, b.chunks, b.digest)));
     expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${b.digest}`), 200, 'HEAD chunked blob');
     await removeBlobFile(b);
   }
   for (let i = 0; i < o.runs; i++) {
-    down.push(await timed(() => download(server.url, name, lastDigest, base.length)));
+    down.push(await timed(server, () => download(server.url, name, lastDigest, base.length)));
   }
 
   // A small image: config + one layer + manifest, tagged.
@@ -339,9 +363,12 @@ async function measure(server: Server, base: Buffer, o: Options, serverIndex: nu
   const byDigest = await wrk(`${server.url}/v2/bench/img/manifests/${sha256(manifest)}`, o.wrkSeconds, accept);
 
   return {
-    uploadMBs: mb / median(up),
-    chunkedMBs: mb / median(chunked),
-    downloadMBs: mb / median(down),
+    uploadMBs: mb / median(up.map((t) => t.wall)),
+    chunkedMBs: mb / median(chunked.map((t) => t.wall)),
+    downloadMBs: mb / median(down.map((t) => t.wall)),
+    uploadCpuPerGB: (median(up.map((t) => t.serverCpu)) * 1000) / mb,
+    chunkedCpuPerGB: (median(chunked.map((t) => t.serverCpu)) * 1000) / mb,
+    downloadCpuPerGB: (median(down.map((t) => t.serverCpu)) * 1000) / mb,
     manifestTagRps: byTag,
     manifestDigestRps: byDigest,
   };
@@ -380,6 +407,9 @@ async function main(): Promise<void> {
     [`blob upload, 1 streamed PATCH (${o.sizeMiB} MiB), MB/s`, (f) => f.uploadMBs.toFixed(0)],
     [`blob upload, ${o.chunkMiB} MiB chunks, MB/s`, (f) => f.chunkedMBs.toFixed(0)],
     [`blob download (${o.sizeMiB} MiB), MB/s`, (f) => f.downloadMBs.toFixed(0)],
+    ['server CPU s per GB: streamed upload', (f) => f.uploadCpuPerGB.toFixed(2)],
+    ['server CPU s per GB: chunked upload', (f) => f.chunkedCpuPerGB.toFixed(2)],
+    ['server CPU s per GB: download', (f) => f.downloadCpuPerGB.toFixed(2)],
     ['manifest GET by tag, req/s', (f) => f.manifestTagRps.toFixed(0)],
     ['manifest GET by digest, req/s', (f) => f.manifestDigestRps.toFixed(0)],
   ];
