@@ -50,9 +50,6 @@ export interface ManifestResponse {
   digest: string | undefined;
 }
 
-/** Process-wide memory of which scheme answered for an insecure-allowed registry. */
-const resolvedBases = new Map<string, string>();
-
 export class RegistryClient {
   readonly registry: string;
   readonly apiHost: string;
@@ -90,8 +87,6 @@ export class RegistryClient {
   private async resolveBase(): Promise<string> {
     const https = `https://${this.apiHost}`;
     if (!this.insecureAllowed) return https;
-    const known = resolvedBases.get(this.apiHost);
-    if (known) return known;
     let base = `http://${this.apiHost}`;
     try {
       const res = await httpRequest({ method: 'GET', url: new URL('/v2/', https), insecureTls: true, timeoutMs: 5_000, signal: this.options.signal });
@@ -101,7 +96,8 @@ export class RegistryClient {
       // No TLS there (handshake refused, reset or unanswered): plain HTTP, which this registry may use.
       this.options.signal?.throwIfAborted();
     }
-    resolvedBases.set(this.apiHost, base);
+    // Remembered per client (one pull or push), not per process: a loopback
+    // registry may be restarted with or without TLS on the same port.
     return base;
   }
 

@@ -320,17 +320,15 @@ class BlobFetcher {
       try {
         await this.transfer(desc, writer, isLayer);
       } catch (err) {
-        if (err instanceof RestartIngest && attempt < this.retries) {
-          await writer.abort();
+        // Wrong bytes are dropped; anything else (a cut connection, a 5xx, an
+        // abort, a 404) keeps what was received for a later resume.
+        if (err instanceof RestartIngest || isBerthError(err, 'BERTH_DISTRIBUTION_SIZE_MISMATCH')) await writer.abort();
+        else await writer.close();
+        if (this.signal?.aborted) throw this.signal.reason ?? err;
+        if (attempt < this.retries && (err instanceof RestartIngest || isTransient(err))) {
+          if (!(err instanceof RestartIngest)) await backoff(attempt, this.signal);
           continue;
         }
-        if (isTransient(err) && attempt < this.retries) {
-          await writer.close();
-          continue;
-        }
-        // Broken transfers keep their bytes for a later resume; wrong bytes do not.
-        if (isTransient(err)) await writer.close();
-        else await writer.abort();
         throw err;
       }
       if (isLayer) this.progress({ id, status: 'Verifying Checksum' });
@@ -436,8 +434,37 @@ class RestartIngest extends BerthError {
   }
 }
 
+/** Worth another try: cut transfers, connection trouble, a registry that is overloaded or failing (5xx, 429). */
 function isTransient(err: unknown): boolean {
-  return err instanceof TransferBroken || err instanceof RestartIngest || isBerthError(err, 'BERTH_DISTRIBUTION_CONNECT_FAILED') || isBerthError(err, 'BERTH_DISTRIBUTION_TIMEOUT');
+  if (err instanceof TransferBroken) return true;
+  if (!isBerthError(err)) return false;
+  switch (err.code) {
+    case 'BERTH_DISTRIBUTION_CONNECT_FAILED':
+    case 'BERTH_DISTRIBUTION_TIMEOUT':
+    case 'BERTH_DISTRIBUTION_TOO_MANY_REQUESTS':
+      return true;
+    case 'BERTH_DISTRIBUTION_REGISTRY_ERROR':
+      return err.status >= 500;
+    default:
+      return false;
+  }
+}
+
+/** 250 ms, 500 ms, 1 s … (at most 4 s) before retry number `attempt + 1`. */
+async function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+  const ms = Math.min(4000, 250 * 2 ** attempt);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort() {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 async function waitForBlob(store: ContentStore, digest: Digest, signal: AbortSignal | undefined): Promise<void> {

@@ -6,6 +6,7 @@
  * request; every request is recorded with its headers.
  */
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -30,7 +31,8 @@ export interface FakeRegistry {
   close(): Promise<void>;
 }
 
-export async function startFakeRegistry(): Promise<FakeRegistry> {
+/** With `tls`, the registry speaks HTTPS (a self-signed certificate, as on a lab registry). */
+export async function startFakeRegistry(options: { tls?: { key: string; cert: string } } = {}): Promise<FakeRegistry> {
   const fake = {
     requests: [] as RecordedRequest[],
     manifests: new Map(),
@@ -38,11 +40,12 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
     overrides: [] as Override[],
     inflight: { now: 0, max: 0 },
   } as Omit<FakeRegistry, 'host' | 'port' | 'close'>;
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     void handle(fake, req, res).catch((err) => {
       res.destroy(err as Error);
     });
-  });
+  };
+  const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, onRequest) : createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return Object.assign(fake, {

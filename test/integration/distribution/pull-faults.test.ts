@@ -8,12 +8,15 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { openContentStore } from '../../../src/content/local.ts';
 import type { LocalContentStore } from '../../../src/content/local.ts';
 import { pullImage } from '../../../src/distribution/pull.ts';
+import { RegistryClient } from '../../../src/distribution/client.ts';
 import { MediaTypes } from '../../../src/oci/image-spec.ts';
 import type { ImageIndex } from '../../../src/oci/image-spec.ts';
 import { startFakeRegistry, isBlobGet } from './fake-registry.ts';
@@ -311,5 +314,73 @@ describe('pull from a misbehaving registry', () => {
       assert.match(err.message, /no matching manifest for linux\/s390x.*linux\/arm64\/v8, linux\/amd64/);
       return true;
     });
+  });
+  test('a 503 from the registry is retried after a pause; the pull then succeeds', async (t) => {
+    t.after(closeFake);
+    const layer = image.manifest.layers[2]!;
+    let calls = 0;
+    fake.overrides.push((req, res) => {
+      if (!isBlobGet(req, layer.digest)) return false;
+      calls++;
+      if (calls > 1) return false;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}');
+      return true;
+    });
+    await pullImage({ reference: `${fake.host}/x/y`, store, configPath });
+    assert.equal(calls, 2);
+    assert.ok(await store.has(layer.digest));
+  });
+
+  test('aborting a pull stops it at once (no retries) and keeps the partial data for later', async (t) => {
+    t.after(closeFake);
+    const layer = image.manifest.layers[0]!;
+    const full = image.blobs.get(layer.digest)!;
+    let calls = 0;
+    fake.overrides.push((req, res) => {
+      if (!isBlobGet(req, layer.digest)) return false;
+      calls++;
+      res.writeHead(200, { 'content-length': String(full.length) });
+      res.write(full.subarray(0, 60_000)); // …and then nothing more
+      return true;
+    });
+    const controller = new AbortController();
+    const pulling = pullImage({
+      reference: `${fake.host}/x/y`,
+      store,
+      configPath,
+      signal: controller.signal,
+      progress: (e) => {
+        if (e.id === layer.digest.slice(7, 19) && e.status === 'Downloading') controller.abort();
+      },
+    });
+    await assert.rejects(pulling, { name: 'AbortError' });
+    assert.equal(calls, 1);
+    assert.equal(await store.has(layer.digest), false);
+    assert.ok((await store.listIngests()).includes(`pull:${layer.digest}`));
+  });
+});
+
+describe('TLS', () => {
+  test('a loopback registry speaking HTTPS with a self-signed certificate is used over HTTPS', async (t) => {
+    const dir = await makeTempDir('berth-dist-tls-');
+    t.after(() => removeTempDir(dir));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], {
+      stdio: 'ignore',
+    });
+    const tlsFake = await startFakeRegistry({ tls: { key: await readFile(join(dir, 'k.pem'), 'utf8'), cert: await readFile(join(dir, 'c.pem'), 'utf8') } });
+    t.after(() => tlsFake.close());
+    const image = await makeTestImage(dir, { busybox: false, extraLayers: 1, extraLayerBytes: 1000 });
+    serve(tlsFake, image);
+    const store = await openContentStore(join(dir, 'store'));
+    const pulled = await pullImage({ reference: `${tlsFake.host}/x/y`, store, configPath });
+    assert.equal(pulled.digest, image.manifestDescriptor.digest);
+    assert.ok(tlsFake.requests.length > 0, 'the requests reached the HTTPS server');
+  });
+
+  test('registries that are neither loopback nor listed insecure are only ever spoken to over HTTPS', async () => {
+    // baseUrl() decides without any network traffic for these.
+    assert.equal(await new RegistryClient({ registry: 'registry.example.com:5000', credentials: null }).baseUrl(), 'https://registry.example.com:5000');
+    assert.equal(await new RegistryClient({ registry: 'docker.io', credentials: null }).baseUrl(), 'https://registry-1.docker.io');
+    assert.equal(await new RegistryClient({ registry: '10.1.2.3:5000', credentials: null }).baseUrl(), 'https://10.1.2.3:5000');
   });
 });
