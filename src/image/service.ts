@@ -504,22 +504,22 @@ export class ImageService implements ArchiveImageStore {
     return items;
   }
 
+  /** Per layer: the unpacked snapshot's own bytes when it exists, else the layer blob's size. */
   private async layerSizes(rec: ImageRecord, diffIds: Digest[]): Promise<number[]> {
-    if (this.snapshotter) {
-      const sizes: number[] = [];
-      for (const chainId of chainIds(diffIds)) {
-        const info = await this.snapshotter.find(chainId);
-        sizes.push(info ? (await this.snapshotter.usage(chainId)).size : 0);
-      }
-      if (sizes.every((s, i) => s > 0 || diffIds[i] === undefined)) return sizes;
-    }
+    let blobSizes: number[] = [];
     try {
       const parsed = parseManifest(await this.content.readBytes(this.pickManifest(rec).manifest.digest));
-      if (parsed.kind === 'manifest') return parsed.manifest.layers.map((l) => l.size);
+      if (parsed.kind === 'manifest') blobSizes = parsed.manifest.layers.map((l) => l.size);
     } catch (err) {
       if (!isBerthError(err)) throw err;
     }
-    return diffIds.map(() => 0);
+    const ids = chainIds(diffIds);
+    const sizes: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const snapshot = this.snapshotter ? await this.snapshotter.find(ids[i]!) : undefined;
+      sizes.push(snapshot ? (await this.snapshotter!.usage(ids[i]!)).size : (blobSizes[i] ?? 0));
+    }
+    return sizes;
   }
 
   // --- names -------------------------------------------------------------------

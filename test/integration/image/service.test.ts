@@ -66,6 +66,20 @@ describe('ImageService on a real data root', () => {
     assert.ok((await stat(join(dirs.dir, 'bin/busybox'))).size > 500_000, 'the layer is unpacked on disk');
   });
 
+  test('imageForContainer gives config and chain ID, and unpacks again if the snapshot was removed', async () => {
+    const forContainer = await svc.imageForContainer(`${repo}:latest`);
+    const details = await svc.inspect(bbId);
+    assert.equal(forContainer.id, bbId);
+    assert.equal(forContainer.chainId, details.chainId);
+    assert.equal(forContainer.name, `${repo}:latest`);
+    assert.deepEqual(forContainer.config.config?.Cmd, ['/bin/sh']);
+    await svc.snapshotter!.remove(details.chainId!);
+    assert.equal(await svc.snapshotter!.find(details.chainId!), undefined);
+    await svc.imageForContainer(bbId);
+    assert.equal((await svc.snapshotter!.find(details.chainId!))?.kind, 'committed');
+    await assert.rejects(svc.imageForContainer('nosuch:image'), { code: 'BERTH_IMAGE_NOT_FOUND' });
+  });
+
   test('list, history and filters', async () => {
     const list = await svc.list();
     const bb = list.find((i) => i.id === bbId)!;
