@@ -191,4 +191,16 @@ describe('ImageService on a real data root', () => {
     assert.deepEqual(blobs, []);
     assert.deepEqual((await svc.snapshotter!.list()).filter((s) => s.kind === 'committed'), []);
   });
+
+  test('pulls racing with garbage collection: the pulled image is complete afterwards', async () => {
+    // Nothing references the blobs while they download; the GC lock keeps them.
+    const results = await Promise.all([svc.pull(repo), svc.gc(), svc.pull(`${registry.host}/copies/busybox:v2`), svc.gc()]);
+    const pulled = results[0] as { id: Digest };
+    const details = await svc.inspect(`${repo}:latest`);
+    assert.equal(details.id, pulled.id);
+    const manifest = JSON.parse((await svc.content.readBytes(details.manifests[0]!.digest)).toString()) as { config: { digest: Digest }; layers: Array<{ digest: Digest }> };
+    for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) assert.equal(await svc.content.has(d), true, d);
+    assert.equal((await svc.snapshotter!.find(details.chainId!))?.kind, 'committed');
+    assert.deepEqual(await svc.content.verify(), []);
+  });
 });
