@@ -275,17 +275,19 @@ async function getReferrers({ res, url, name, segment, registry }: RequestContex
 async function getBlob({ req, res, name, segment, registry }: RequestContext): Promise<void> {
   const digest = parseDigest(segment, 'blob path');
   const info = await registry.statBlob(name, digest);
-  res.setHeader('Docker-Content-Digest', digest);
-  res.setHeader('Content-Type', 'application/octet-stream');
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('ETag', `"${digest}"`);
-  res.setHeader('Cache-Control', 'max-age=31536000');
   const range = parseRange(req.headers.range, info.size);
   if (range === 'unsatisfiable') {
     res.setHeader('Content-Range', `bytes */${info.size}`);
     // Not BLOB_UNKNOWN: the blob exists, and a client must not re-push it.
     throw registryError('UNSUPPORTED', `range "${req.headers.range}" is outside blob ${digest} of ${info.size} bytes`, { size: info.size }, 416);
   }
+  const stream = req.method === 'HEAD' || info.size === 0 ? undefined : await registry.readBlob(digest, range ?? undefined);
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', `"${digest}"`);
+  // Content-addressed: the bytes behind a digest never change.
+  res.setHeader('Cache-Control', 'max-age=31536000');
   if (range) {
     res.statusCode = 206;
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${info.size}`);
@@ -294,11 +296,10 @@ async function getBlob({ req, res, name, segment, registry }: RequestContext): P
     res.statusCode = 200;
     res.setHeader('Content-Length', info.size);
   }
-  if (req.method === 'HEAD' || info.size === 0) {
+  if (!stream) {
     res.end();
     return;
   }
-  const stream = registry.readBlob(digest, range ?? undefined);
   try {
     await pipeline(stream, res);
   } catch (err) {

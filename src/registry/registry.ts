@@ -8,7 +8,7 @@
  * (repositories.ts). A blob is visible in a repository only once linked there
  * (pushed, mounted, or part of a manifest pushed there), as in distribution.
  */
-import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobInfo, ContentStore, Digest } from '../content/types.ts';
@@ -41,7 +41,7 @@ export interface RegistryOptions {
   maxOpenUploads?: number;
 }
 
-/** Upload sessions untouched this long are dropped (distribution's default is 7 days too). */
+/** Upload sessions started this long ago are dropped (distribution purges after 7 days too). */
 export const STALE_UPLOAD_MS = 7 * 24 * 3600 * 1000;
 
 export interface Page<T> {
@@ -129,8 +129,16 @@ export class Registry {
    * from the committed file with large reads: the store's generic read() adds
    * a generator hop per chunk, which costs CPU per byte served.
    */
-  readBlob(digest: Digest, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.store.blobPath(digest), { start: range?.start, end: range?.end, highWaterMark: READ_CHUNK_BYTES });
+  async readBlob(digest: Digest, range?: { start: number; end: number }): Promise<Readable> {
+    // Opened before the answer starts, so a blob that vanished is still a clean BLOB_UNKNOWN.
+    let fh: FileHandle;
+    try {
+      fh = await open(this.store.blobPath(digest), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw registryError('BLOB_UNKNOWN', `blob ${digest} is no longer in the store`, { digest });
+      throw err;
+    }
+    return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK_BYTES });
   }
 
   /** Remove the blob from the repository. The bytes stay in the store for other repositories. */

@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestRegistry, sha256, errorCode, pushBlob, rawRequest, type ErrorBody, type RegistryFixture } from './registry-fixture.ts';
 
@@ -59,6 +59,23 @@ describe('registry blobs', () => {
     assert.equal(beyond.status, 416);
     assert.equal(beyond.headers.get('content-range'), 'bytes */1000');
     await beyond.arrayBuffer();
+  });
+
+  test('the empty blob is stored and served with length 0', async () => {
+    const digest = await pushBlob(reg.url, 'lib/empty', Buffer.alloc(0));
+    assert.equal(digest, 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    const get = await fetch(`${reg.url}/v2/lib/empty/blobs/${digest}`);
+    assert.equal(get.status, 200);
+    assert.equal(get.headers.get('content-length'), '0');
+    assert.equal((await get.arrayBuffer()).byteLength, 0);
+  });
+
+  test('a blob whose file left the store is 404 BLOB_UNKNOWN, not a broken stream', async () => {
+    const digest = await pushBlob(reg.url, 'lib/vanish', Buffer.from('here, then gone'));
+    await unlink(join(reg.root, 'content/blobs/sha256', digest.slice(7)));
+    const get = await fetch(`${reg.url}/v2/lib/vanish/blobs/${digest}`);
+    assert.equal(get.status, 404);
+    assert.equal(await errorCode(get), 'BLOB_UNKNOWN');
   });
 
   test('unknown blob is 404 BLOB_UNKNOWN, also when it exists only in another repository', async () => {
