@@ -606,6 +606,7 @@ export async function finishLayer(pending: PendingLowerChecks, lowers: string[])
     if (r.kind !== 'entry') throw badLayer(pending.layer, path, `is a hardlink to "${target}", which exists in no layer`);
     if (r.stat.isDirectory()) throw badLayer(pending.layer, path, `is a hardlink to a directory "${target}"`);
     const dst = join(pending.target, path);
+    if (await lstatOrNull(dst)) continue; // a later entry of the layer took the path: the last entry wins
     await copyEntry(r.path, r.stat, dst);
   }
   await restoreDirTimes(pending.target, pending.dirTimes);
