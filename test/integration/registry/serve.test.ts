@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
@@ -26,19 +27,24 @@ function stop(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
 }
 
+/** Start `serve` and resolve with its URL once it says it is listening. */
+function listening(child: ChildProcess): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${out}`)));
+  });
+}
+
 test('registry serve listens, answers /v2/, and exits 0 on SIGTERM', async () => {
   const dir = await makeTempDir('berth-registry-serve-');
   const child = serve(['serve', '--addr', '127.0.0.1:0', '--root', join(dir, 'root')]);
   try {
-    let out = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${out}`)));
-    });
+    const url = await listening(child);
     const res = await fetch(`${url}/v2/`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
@@ -47,6 +53,40 @@ test('registry serve listens, answers /v2/, and exits 0 on SIGTERM', async () =>
     process.kill(child.pid!, 'SIGTERM');
     const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
+  } finally {
+    stop(child);
+    await removeTempDir(dir);
+  }
+});
+
+test('after kill -9 mid-upload, a restarted registry takes over the root and the upload resumes', async () => {
+  const dir = await makeTempDir('berth-registry-kill-');
+  const root = join(dir, 'root');
+  let child = serve(['serve', '--addr', '127.0.0.1:0', '--root', root]);
+  try {
+    let url = await listening(child);
+    const blob = Buffer.alloc(3 << 20, 7);
+    blob.write('kill -9 test');
+    const post = await fetch(`${url}/v2/crash/test/blobs/uploads/`, { method: 'POST' });
+    const location = post.headers.get('location')!;
+    const first = await fetch(`${url}${location}`, { method: 'PATCH', body: blob.subarray(0, 2 << 20), headers: { 'Content-Range': `0-${(2 << 20) - 1}` } });
+    assert.equal(first.status, 202);
+
+    const killed = once(child, 'exit');
+    process.kill(child.pid!, 'SIGKILL');
+    await killed;
+
+    child = serve(['serve', '--addr', '127.0.0.1:0', '--root', root]);
+    url = await listening(child);
+    const status = await fetch(`${url}${location}`);
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), `0-${(2 << 20) - 1}`);
+    const rest = await fetch(`${url}${location}`, { method: 'PATCH', body: blob.subarray(2 << 20), headers: { 'Content-Range': `${2 << 20}-${blob.length - 1}` } });
+    assert.equal(rest.status, 202);
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    assert.equal((await fetch(`${url}${location}?digest=${digest}`, { method: 'PUT' })).status, 201);
+    const get = await fetch(`${url}/v2/crash/test/blobs/${digest}`);
+    assert.ok(Buffer.from(await get.arrayBuffer()).equals(blob));
   } finally {
     stop(child);
     await removeTempDir(dir);
@@ -103,14 +143,7 @@ test('registry gc runs on a root and reports; it refuses a root a server holds',
   const root = join(dir, 'root');
   const server = serve(['serve', '--addr', '127.0.0.1:0', '--root', root]);
   try {
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      server.stdout!.on('data', (c: Buffer) => {
-        out += c;
-        if (out.includes('listening on')) resolve();
-      });
-      server.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
-    });
+    await listening(server);
     const busy = await collect(serve(['gc', '--root', root]));
     assert.equal(busy.code, 1);
     assert.match(busy.stderr, /registry root .* is in use by process \d+/);
