@@ -24,6 +24,7 @@ import { drain, header } from './transport.ts';
 import { hostPlatform, parsePlatform, selectManifest } from '../image/platform.ts';
 import type { Credentials } from './types.ts';
 import { runBounded } from './bounded.ts';
+import { backoff, isRetryable } from './retry.ts';
 
 export interface PullOptions {
   /** `busybox`, `127.0.0.1:5000/a/b:tag`, `…@sha256:…`, or an already parsed reference. */
@@ -434,37 +435,9 @@ class RestartIngest extends BerthError {
   }
 }
 
-/** Worth another try: cut transfers, connection trouble, a registry that is overloaded or failing (5xx, 429). */
+/** Worth another try: a cut transfer, or what isRetryable() says. */
 function isTransient(err: unknown): boolean {
-  if (err instanceof TransferBroken) return true;
-  if (!isBerthError(err)) return false;
-  switch (err.code) {
-    case 'BERTH_DISTRIBUTION_CONNECT_FAILED':
-    case 'BERTH_DISTRIBUTION_TIMEOUT':
-    case 'BERTH_DISTRIBUTION_TOO_MANY_REQUESTS':
-      return true;
-    case 'BERTH_DISTRIBUTION_REGISTRY_ERROR':
-      return err.status >= 500;
-    default:
-      return false;
-  }
-}
-
-/** 250 ms, 500 ms, 1 s … (at most 4 s) before retry number `attempt + 1`. */
-async function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
-  const ms = Math.min(4000, 250 * 2 ** attempt);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return err instanceof TransferBroken || isRetryable(err);
 }
 
 async function waitForBlob(store: ContentStore, digest: Digest, signal: AbortSignal | undefined): Promise<void> {

@@ -19,6 +19,7 @@ import { isIndexMediaType, isManifestMediaType, layerMediaTypeInfo } from '../oc
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/image-spec.ts';
 import { RegistryClient } from './client.ts';
 import { runBounded } from './bounded.ts';
+import { backoff, isRetryable } from './retry.ts';
 import type { Credentials } from './types.ts';
 
 export interface PushOptions {
@@ -43,6 +44,8 @@ export interface PushOptions {
    * receiving the bytes again.
    */
   mountCandidates?: (digest: Digest) => readonly string[] | Promise<readonly string[]>;
+  /** Extra attempts for a blob upload that failed on the way (connection, 5xx, 429). Default 2. */
+  retries?: number;
   /** Also PUT the manifest by its digest when pushing by tag. */
   alsoByDigest?: boolean;
   signal?: AbortSignal;
@@ -202,22 +205,28 @@ class Pusher {
       if (isLayer) this.progress({ id, status: 'Layer already exists' });
       return;
     }
-    const candidates = (await this.opts.mountCandidates?.(desc.digest)) ?? [];
-    for (const from of candidates) {
-      if (from === this.repo) continue;
-      const started = await this.client.startUpload(this.repo, { digest: desc.digest, from });
-      if (started.mounted) {
-        this.mounted.push(desc.digest);
-        if (isLayer) this.progress({ id, status: `Mounted from ${from}` });
+    const from = ((await this.opts.mountCandidates?.(desc.digest)) ?? []).find((repo) => repo !== this.repo);
+    const retries = this.opts.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // Only the first attempt asks for a mount; a refused mount opens an ordinary upload session.
+        const started = await this.client.startUpload(this.repo, from && attempt === 0 ? { digest: desc.digest, from } : undefined);
+        if (started.mounted) {
+          this.mounted.push(desc.digest);
+          if (isLayer) this.progress({ id, status: `Mounted from ${from}` });
+          return;
+        }
+        await this.upload(desc, started.location, isLayer);
         return;
+      } catch (err) {
+        if (this.opts.signal?.aborted) throw this.opts.signal.reason ?? err;
+        if (attempt < retries && isRetryable(err)) {
+          await backoff(attempt, this.opts.signal);
+          continue;
+        }
+        throw err;
       }
-      // Mount refused: the registry opened an ordinary upload session instead; use it.
-      await this.upload(desc, started.location, isLayer);
-      return;
     }
-    const started = await this.client.startUpload(this.repo);
-    if (started.mounted) return;
-    await this.upload(desc, started.location, isLayer);
   }
 
   private async upload(desc: Descriptor, location: URL, isLayer: boolean): Promise<void> {

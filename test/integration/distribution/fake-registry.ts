@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHash, randomUUID } from 'node:crypto';
 
 export interface RecordedRequest {
   method: string;
@@ -67,7 +68,46 @@ async function handle(fake: Omit<FakeRegistry, 'host' | 'port' | 'close'>, req: 
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     return;
   }
-  let m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
+  let m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]*)$/.exec(url.pathname);
+  if (m) {
+    // Uploads, monolithic or chunked, kept in memory; the digest is checked on PUT.
+    const id = m[2] || randomUUID();
+    const uploads = (fake as unknown as { uploads?: Map<string, Buffer[]> }).uploads ?? new Map<string, Buffer[]>();
+    (fake as unknown as { uploads: Map<string, Buffer[]> }).uploads = uploads;
+    const body = await readAll(req);
+    if (req.method === 'POST') {
+      uploads.set(id, []);
+      res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${id}`, 'content-length': '0' }).end();
+      return;
+    }
+    const parts = uploads.get(id);
+    if (!parts) return notFound(res, 'BLOB_UPLOAD_UNKNOWN');
+    parts.push(body);
+    if (req.method === 'PATCH') {
+      res.writeHead(202, { location: `/v2/${m[1]}/blobs/uploads/${id}`, 'content-length': '0' }).end();
+      return;
+    }
+    const all = Buffer.concat(parts);
+    const digest = `sha256:${createHash('sha256').update(all).digest('hex')}`;
+    if (digest !== url.searchParams.get('digest')) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}');
+      return;
+    }
+    uploads.delete(id);
+    fake.blobs.set(digest, all);
+    res.writeHead(201, { location: `/v2/${m[1]}/blobs/${digest}`, 'docker-content-digest': digest, 'content-length': '0' }).end();
+    return;
+  }
+  m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
+  if (m && req.method === 'PUT') {
+    const bytes = await readAll(req);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const entry = { contentType: req.headers['content-type'] ?? '', bytes, digestHeader: digest };
+    fake.manifests.set(decodeURIComponent(m[2]!), entry);
+    fake.manifests.set(digest, entry);
+    res.writeHead(201, { 'docker-content-digest': digest, 'content-length': '0' }).end();
+    return;
+  }
   if (m) {
     const entry = fake.manifests.get(decodeURIComponent(m[2]!));
     if (!entry) return notFound(res, 'MANIFEST_UNKNOWN');
@@ -97,4 +137,10 @@ function notFound(res: ServerResponse, code: string): void {
 /** `GET /v2/<repo>/blobs/<digest>` for this digest? */
 export function isBlobGet(req: IncomingMessage, digest: string): boolean {
   return req.method === 'GET' && !!req.url && new URL(req.url, 'http://x').pathname.endsWith(`/blobs/${digest}`);
+}
+
+async function readAll(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks);
 }
