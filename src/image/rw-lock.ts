@@ -27,6 +27,17 @@ export class RwLock {
     }
   }
 
+  /** Run `fn` alone if the lock is free right now; otherwise do not wait and return { ran: false }. */
+  async tryExclusive<T>(fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    if (!this.canEnter(true) || this.waiting.length > 0) return { ran: false };
+    this.enter(true);
+    try {
+      return { ran: true, value: await fn() };
+    } finally {
+      this.release(true);
+    }
+  }
+
   private acquire(write: boolean): Promise<void> {
     if (this.canEnter(write) && this.waiting.length === 0) {
       this.enter(write);

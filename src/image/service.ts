@@ -202,6 +202,8 @@ export class ImageService implements ArchiveImageStore {
   private readonly options: ImageServiceOptions;
   private containersUsing: ContainersUsing | undefined;
   private readonly gcLock = new RwLock();
+  /** An rmi freed content while pulls were running; sweep once they are done. */
+  private gcPending = false;
   private readonly configCache = new Map<Digest, ImageConfig>();
 
   private constructor(dataRoot: string, content: LocalContentStore, images: ImageStore, snapshotter: Snapshotter | undefined, options: ImageServiceOptions) {
@@ -231,7 +233,7 @@ export class ImageService implements ArchiveImageStore {
     const ref = parseDockerRef(reference);
     const progress = options.onProgress ?? (() => {});
     const platformSpec = options.platform ? parsePlatform(options.platform) : undefined;
-    return this.gcLock.shared(async () => {
+    return this.lease(async () => {
       const before = this.images.tryResolve(referenceString(ref));
       const result = await pullImage({
         reference: ref,
@@ -280,7 +282,8 @@ export class ImageService implements ArchiveImageStore {
       .filter((r) => r.domain === ref.domain && referenceName(r) !== name)
       .map((r) => r.path);
     // Shared GC lock: the blobs being sent cannot be swept mid-push even if the image is removed meanwhile.
-    const result = await this.gcLock.shared(() => pushImage({
+    const result = await this.lease(async () => {
+      const pushed = await pushImage({
       reference: ref,
       store: this.content,
       manifestDescriptor: stripDescriptor(manifest.manifest),
@@ -290,8 +293,11 @@ export class ImageService implements ArchiveImageStore {
       insecureRegistries: [...(this.options.insecureRegistries ?? []), ...(options.insecureRegistries ?? [])],
       mountCandidates: () => [...new Set(sameRegistryRepos)],
       ...(options.signal ? { signal: options.signal } : {}),
-    }));
-    await this.images.add({ id: rec.id, manifest: manifest.manifest, digests: [digestString({ ...ref, digest: result.digest })] });
+      });
+      // Record the repo digest, unless the image was removed while it was being pushed.
+      if (this.images.get(rec.id)) await this.images.add({ id: rec.id, manifest: manifest.manifest, digests: [digestString({ ...ref, digest: pushed.digest })] });
+      return pushed;
+    });
     const tag = ref.tag;
     progress({ id: '', status: `${tag ?? ''}${tag ? ': ' : ''}digest: ${result.digest} size: ${result.size}` });
     return { reference: familiarString(ref), ...(tag ? { tag } : {}), digest: result.digest, size: result.size };
@@ -305,7 +311,7 @@ export class ImageService implements ArchiveImageStore {
    * tags. The entry point for the archive code (load/import) and the builder.
    */
   async addImage(input: AddImageInput): Promise<{ id: Digest }> {
-    return this.gcLock.shared(async () => {
+    return this.lease(async () => {
       const bytes = await this.content.readBytes(input.manifest.digest);
       const parsed = parseManifest(bytes, input.manifest.mediaType);
       if (parsed.kind !== 'manifest') {
@@ -395,7 +401,7 @@ export class ImageService implements ArchiveImageStore {
     const diffIds = config.rootfs.diff_ids;
     const chainId = topChainId(diffIds);
     if (this.snapshotter && chainId && (await this.snapshotter.find(chainId))?.kind !== 'committed') {
-      await this.gcLock.shared(async () => {
+      await this.lease(async () => {
         const parsed = parseManifest(await this.content.readBytes(this.pickManifest(rec).manifest.digest));
         if (parsed.kind !== 'manifest') throw new BerthError('BERTH_IMAGE_CORRUPT', `image ${rec.id}: stored manifest is not an image manifest`);
         await unpackImage({
@@ -635,14 +641,43 @@ export class ImageService implements ArchiveImageStore {
   // --- internals ---------------------------------------------------------------
 
   private async deleteImages(ids: Digest[], pruneParents: boolean): Promise<RemoveItem[]> {
-    return (await this.deleteImagesMeasured(ids, pruneParents)).items;
+    return (await this.deleteImagesMeasured(ids, pruneParents, false)).items;
   }
 
-  /** Drop image records (and untagged parents no longer needed), then sweep; Deleted items for images and freed layers. */
-  private async deleteImagesMeasured(ids: Digest[], pruneParents: boolean): Promise<{ items: RemoveItem[]; spaceReclaimed: number }> {
+  /**
+   * Work that adds content (pull, push, load, unpack) holds the GC lock
+   * shared: what it writes is not yet referenced by any image record, so no
+   * sweep may run meanwhile. A sweep deferred by rmi runs when the last one ends.
+   */
+  private async lease<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.gcLock.shared(fn);
+    } finally {
+      if (this.gcPending) {
+        // Best effort: a sweep that fails now is redone by the next rmi, prune or gc.
+        await this.gcLock.tryExclusive(async () => {
+          this.gcPending = false;
+          await this.collect(false);
+        }).catch(() => {});
+      }
+    }
+  }
+
+  /**
+   * Drop image records (and untagged parents no longer needed), then sweep;
+   * Deleted items for images and freed layers. With `wait` false (rmi) the
+   * sweep is not held up by pulls in progress: it runs after them instead,
+   * and the layers it frees then are not listed.
+   */
+  private async deleteImagesMeasured(ids: Digest[], pruneParents: boolean, wait = true): Promise<{ items: RemoveItem[]; spaceReclaimed: number }> {
     const items: RemoveItem[] = [];
     if (ids.length === 0) return { items, spaceReclaimed: 0 };
-    return this.gcLock.exclusive(async () => {
+    const sweep = async () => {
+      const result = await this.collect(false);
+      for (const chainId of result.deletedSnapshots) items.push({ Deleted: chainId });
+      return result.spaceReclaimed;
+    };
+    {
       const queue = [...ids];
       while (queue.length > 0) {
         const id = queue.shift()!;
@@ -656,10 +691,12 @@ export class ImageService implements ArchiveImageStore {
           if (parent && parent.repoTags.length === 0 && !stillParent && (await this.usersOf(parent.id)).length === 0) queue.push(parent.id);
         }
       }
-      const result = await this.collect(false);
-      for (const chainId of result.deletedSnapshots) items.push({ Deleted: chainId });
-      return { items, spaceReclaimed: result.spaceReclaimed };
-    });
+    }
+    if (wait) return { items, spaceReclaimed: await this.gcLock.exclusive(sweep) };
+    const now = await this.gcLock.tryExclusive(sweep);
+    if (now.ran) return { items, spaceReclaimed: now.value };
+    this.gcPending = true;
+    return { items, spaceReclaimed: 0 };
   }
 
   /** Mark and sweep; the caller holds the GC lock exclusively. */

@@ -203,4 +203,15 @@ describe('ImageService on a real data root', () => {
     assert.equal((await svc.snapshotter!.find(details.chainId!))?.kind, 'committed');
     assert.deepEqual(await svc.content.verify(), []);
   });
+
+  test('rmi while a pull runs does not wait for it; the freed blobs are swept once the pull is done', async () => {
+    for (const tag of [`${repo}:latest`, `${registry.host}/copies/busybox:v2`]) await svc.remove(tag).catch(() => {});
+    assert.equal((await svc.list()).length, 0);
+    const other = await writeTestImage(svc.content, { layers: [{ other: 'image' }], comment: 'other' });
+    await svc.addImage({ manifest: other.manifest, tags: ['other:1'] });
+    const [pulled, removed] = await Promise.all([svc.pull(repo), svc.remove('other:1')]);
+    assert.deepEqual(removed.slice(0, 2), [{ Untagged: 'other:1' }, { Deleted: other.id }]);
+    for (const d of [other.id, other.manifest.digest, ...other.layers.map((l) => l.digest)]) assert.equal(await svc.content.has(d), false, d);
+    assert.equal((await svc.inspect(`${repo}:latest`)).id, pulled.id);
+  });
 });

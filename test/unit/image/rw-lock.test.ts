@@ -45,3 +45,15 @@ test('a failing holder releases the lock', async () => {
   }), /boom/);
   assert.equal(await lock.shared(async () => 42), 42);
 });
+
+test('tryExclusive runs only when nobody holds the lock, and never waits', async () => {
+  const lock = new RwLock();
+  assert.deepEqual(await lock.tryExclusive(async () => 1), { ran: true, value: 1 });
+  let release!: () => void;
+  const reader = lock.shared(() => new Promise<void>((r) => (release = r)));
+  await tick();
+  assert.deepEqual(await lock.tryExclusive(async () => 2), { ran: false });
+  release();
+  await reader;
+  assert.deepEqual(await lock.tryExclusive(async () => 3), { ran: true, value: 3 });
+});
