@@ -3,6 +3,7 @@
  * tests may build one on a temp data root. Services join as they land.
  */
 import type { ImageService } from '../image/service.ts';
+import type { EventHub } from './events.ts';
 
 export interface EngineInfo {
   dataRoot: string;
@@ -16,4 +17,5 @@ export interface EngineInfo {
 export interface Engine {
   info: EngineInfo;
   images: ImageService;
+  events: EventHub;
 }

@@ -8,13 +8,14 @@ import { BerthError, isBerthError } from '../common/errors.ts';
 import type { ProgressEvent } from '../common/progress.ts';
 import type { Credentials } from '../distribution/types.ts';
 import { importRootfs, loadImages, saveImages } from '../image/archive/index.ts';
-import { parseReference, referenceName, referenceString, familiarString, validateTag, type ImageReference } from '../image/reference.ts';
+import { parseReference, referenceName, referenceString, familiarName, familiarString, validateTag, type ImageReference } from '../image/reference.ts';
 import { referenceMatches, type ImageService } from '../image/service.ts';
 import type { RequestContext } from './context.ts';
 import { imageHistory, imageInspect, imageSummary } from './image-json.ts';
 import type { JsonMessageStream } from './json-progress.ts';
 import type { Router } from './router.ts';
-import type { AuthConfig, ImagesPruneReport } from './types.ts';
+import type { AuthConfig, ImageDeleteResponseItem, ImagesPruneReport } from './types.ts';
+import type { EventHub } from './events.ts';
 
 /** X-Registry-Auth: base64url (or std base64) JSON AuthConfig; "e30=" is `{}`. A bad header is a 400. */
 export function decodeRegistryAuth(header: string | string[] | undefined): AuthConfig | undefined {
@@ -100,12 +101,21 @@ function abortOnClose(ctx: RequestContext): AbortSignal {
   return abort.signal;
 }
 
-export function addImageRoutes(router: Router, images: ImageService, options: { tmpDir: string }): void {
+/** untag/delete events for what rmi and prune report (dockerd names both by image ID). */
+function removalEvents(events: EventHub, items: ImageDeleteResponseItem[], imageId: string | undefined): void {
+  for (const item of items) {
+    if (item.Untagged && imageId) events.emit('image', 'untag', imageId, { name: imageId });
+    if (item.Deleted) events.emit('image', 'delete', item.Deleted, { name: item.Deleted });
+  }
+}
+
+export function addImageRoutes(router: Router, images: ImageService, options: { tmpDir: string; events: EventHub }): void {
+  const events = options.events;
   router.post('/images/create', async (ctx) => {
     const fromImage = ctx.query.get('fromImage');
     const fromSrc = ctx.query.get('fromSrc');
-    if (fromImage) return pull(ctx, images, fromImage);
-    if (fromSrc) return importImage(ctx, images, fromSrc);
+    if (fromImage) return pull(ctx, images, fromImage, events);
+    if (fromSrc) return importImage(ctx, images, fromSrc, events);
     throw new BerthError('BERTH_API_BAD_PARAMETER', 'images/create needs fromImage (pull) or fromSrc (import)', { status: 400 });
   });
 
@@ -128,7 +138,7 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
     );
   });
 
-  router.get('/images/get', async (ctx) => save(ctx, images, ctx.query.getAll('names'), options.tmpDir));
+  router.get('/images/get', async (ctx) => save(ctx, images, ctx.query.getAll('names'), options.tmpDir, events));
 
   router.post('/images/load', async (ctx) => {
     const quiet = ctx.flag('quiet');
@@ -136,6 +146,7 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
     const result = await loadImages(images, ctx.body(), {
       ...(quiet ? {} : { onProgress: (e: ProgressEvent) => stream.progress(e) }),
     });
+    for (const img of result.images) events.emit('image', 'load', img.id, { name: img.id });
     for (const name of result.loaded) {
       const isId = /^sha256:[0-9a-f]{64}$/.test(name);
       stream.write({ stream: isId ? `Loaded image ID: ${name}\n` : `Loaded image: ${name}\n` });
@@ -146,6 +157,7 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
   router.post('/images/prune', async (ctx) => {
     const filters = Object.fromEntries(ctx.filters());
     const { deleted, spaceReclaimed } = await images.prune({ filters });
+    for (const item of deleted as ImageDeleteResponseItem[]) if (item.Deleted) events.emit('image', 'delete', item.Deleted, { name: item.Deleted });
     const report: ImagesPruneReport = { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: spaceReclaimed };
     ctx.sendJson(200, report);
   });
@@ -154,7 +166,7 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
 
   router.get('/images/{name:.*}/history', async (ctx) => ctx.sendJson(200, imageHistory(await images.history(ctx.params.name!))));
 
-  router.get('/images/{name:.*}/get', async (ctx) => save(ctx, images, [ctx.params.name!], options.tmpDir));
+  router.get('/images/{name:.*}/get', async (ctx) => save(ctx, images, [ctx.params.name!], options.tmpDir, events));
 
   router.post('/images/{name:.*}/tag', async (ctx) => {
     const repo = ctx.query.get('repo');
@@ -162,19 +174,24 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
     const target = parseReference(repo);
     if (target.digest) throw new BerthError('BERTH_API_BAD_PARAMETER', 'refusing to create a tag with a digest reference', { status: 400 });
     const tag = ctx.query.get('tag') || target.tag || 'latest';
-    await images.tag(ctx.params.name!, referenceString({ domain: target.domain, path: target.path, tag: validateTag(tag) }));
+    const newTag: ImageReference = { domain: target.domain, path: target.path, tag: validateTag(tag) };
+    await images.tag(ctx.params.name!, referenceString(newTag));
+    const id = (await images.inspect(referenceString(newTag))).id;
+    events.emit('image', 'tag', id, { name: familiarString(newTag) });
     ctx.sendStatus(201);
   });
 
-  router.post('/images/{name:.*}/push', async (ctx) => push(ctx, images, ctx.params.name!));
+  router.post('/images/{name:.*}/push', async (ctx) => push(ctx, images, ctx.params.name!, events));
 
   router.delete('/images/{name:.*}', async (ctx) => {
+    const id = (await images.inspect(ctx.params.name!)).id;
     const items = await images.remove(ctx.params.name!, { force: ctx.flag('force'), noPrune: ctx.flag('noprune') });
+    removalEvents(events, items, id);
     ctx.sendJson(200, items);
   });
 }
 
-async function pull(ctx: RequestContext, images: ImageService, fromImage: string): Promise<void> {
+async function pull(ctx: RequestContext, images: ImageService, fromImage: string, events: EventHub): Promise<void> {
   const ref = pullReference(fromImage, ctx.query.get('tag'));
   const auth = credentialsFrom(decodeRegistryAuth(ctx.req.headers['x-registry-auth']));
   const stream = ctx.messageStream();
@@ -186,10 +203,11 @@ async function pull(ctx: RequestContext, images: ImageService, fromImage: string
     onProgress: progress.sink,
   });
   progress.flush();
+  events.emit('image', 'pull', familiarString(ref), { name: familiarName(ref) });
   stream.end();
 }
 
-async function importImage(ctx: RequestContext, images: ImageService, fromSrc: string): Promise<void> {
+async function importImage(ctx: RequestContext, images: ImageService, fromSrc: string, events: EventHub): Promise<void> {
   if (fromSrc !== '-') {
     throw new BerthError('BERTH_API_NOT_SUPPORTED', `import from a URL (${fromSrc}) is not supported: send the tarball as the request body with fromSrc=-`, {
       status: 400,
@@ -212,6 +230,7 @@ async function importImage(ctx: RequestContext, images: ImageService, fromSrc: s
     source: '-',
     ...(platform ? { platform: platformObject(platform) } : {}),
   });
+  events.emit('image', 'import', result.id, { name: result.id });
   const stream = ctx.messageStream();
   stream.status(result.id);
   stream.end();
@@ -223,7 +242,7 @@ function platformObject(spec: string): { os: string; architecture: string; varia
   return variant ? { os, architecture, variant } : { os, architecture };
 }
 
-async function push(ctx: RequestContext, images: ImageService, name: string): Promise<void> {
+async function push(ctx: RequestContext, images: ImageService, name: string, events: EventHub): Promise<void> {
   const ref = parseReference(name);
   if (ref.digest) throw new BerthError('BERTH_API_BAD_PARAMETER', 'cannot push a digest reference', { status: 400 });
   const queryTag = ctx.query.get('tag');
@@ -250,11 +269,13 @@ async function push(ctx: RequestContext, images: ImageService, name: string): Pr
   for (const target of targets) {
     const outcome = await images.push(target, { ...(auth ? { auth } : {}), signal, onProgress: (e) => stream.progress(e) });
     stream.write({ progressDetail: {}, aux: { Tag: outcome.tag ?? '', Digest: outcome.digest, Size: outcome.size } });
+    const pushed = parseReference(target);
+    events.emit('image', 'push', familiarString(pushed), { name: familiarName(pushed) });
   }
   stream.end();
 }
 
-async function save(ctx: RequestContext, images: ImageService, names: string[], tmpDir: string): Promise<void> {
+async function save(ctx: RequestContext, images: ImageService, names: string[], tmpDir: string, events: EventHub): Promise<void> {
   if (!names.length) throw new BerthError('BERTH_API_BAD_PARAMETER', 'no images to save: give names=IMAGE', { status: 400 });
   // saveImages resolves every name before producing a byte: a missing one is a 404, not a broken tarball.
   const tar = await saveImages(images, names, { tmpDir });
@@ -263,6 +284,10 @@ async function save(ctx: RequestContext, images: ImageService, names: string[], 
   try {
     const { pipeline } = await import('node:stream/promises');
     await pipeline(tar, res);
+    for (const n of names) {
+      const id = (await images.inspect(n)).id;
+      events.emit('image', 'save', id, { name: id });
+    }
   } catch (err) {
     // Headers are gone: cut the connection so the client sees a failed, not a short, archive.
     res.destroy(err as Error);

@@ -7,6 +7,7 @@ import { Router } from './router.ts';
 import { addSystemRoutes } from './system-routes.ts';
 import { addImageRoutes } from './image-routes.ts';
 import { checkLogin } from './auth.ts';
+import { addEventRoutes } from './events.ts';
 import { join } from 'node:path';
 
 export function buildRouter(engine: Engine): Router {
@@ -21,6 +22,7 @@ export function buildRouter(engine: Engine): Router {
     },
     login: (auth) => checkLogin(auth, engine.info.insecureRegistries),
   });
-  addImageRoutes(router, engine.images, { tmpDir: join(engine.info.dataRoot, 'tmp') });
+  addImageRoutes(router, engine.images, { tmpDir: join(engine.info.dataRoot, 'tmp'), events: engine.events });
+  addEventRoutes(router, engine.events);
   return router;
 }

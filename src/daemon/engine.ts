@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import type { Engine } from '../api/engine.ts';
 import { ImageService } from '../image/service.ts';
+import { EventHub } from '../api/events.ts';
 
 export interface OpenEngineOptions {
   dataRoot: string;
@@ -30,6 +31,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
   const images = await ImageService.open(opts.dataRoot, { insecureRegistries: opts.insecureRegistries });
   return {
     images,
+    events: new EventHub(),
     info: {
       dataRoot: opts.dataRoot,
       insecureRegistries: opts.insecureRegistries,

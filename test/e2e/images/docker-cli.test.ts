@@ -36,7 +36,9 @@ describe('docker CLI against berthd', () => {
   let image: string;
   const run = (...args: string[]) => docker(d.host, args, join(work, 'docker-config'));
 
+  let startedAt = 0;
   before(async () => {
+    startedAt = Math.floor(Date.now() / 1000) - 1;
     work = await makeTempDir('berth-e2e-docker-');
     d = await startDaemon();
     reg = await startBerthRegistry();
@@ -147,6 +149,18 @@ describe('docker CLI against berthd', () => {
     });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Login Succeeded/);
+  });
+
+  test('docker events replays the image events of this run (since/until, filters, --format)', async () => {
+    const r = await run('events', '--since', String(startedAt), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=image', '--format', '{{.Type}} {{.Action}}');
+    assert.equal(r.code, 0, r.stderr);
+    const actions = r.stdout.trim().split('\n');
+    for (const a of ['image import', 'image tag', 'image push', 'image untag', 'image pull', 'image save', 'image delete', 'image load']) {
+      assert.ok(actions.includes(a), `missing "${a}" in:\n${r.stdout}`);
+    }
+    assert.ok(actions.indexOf('image push') < actions.indexOf('image pull'), 'events are in order');
+    const pulls = await run('events', '--since', String(startedAt), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'event=pull', '--format', '{{.Actor.ID}} {{.Actor.Attributes.name}}');
+    assert.match(pulls.stdout, new RegExp(`^${image.replace(/\./g, '\\.')} ${reg.addr.replace(/\./g, '\\.')}/e2e/busybox\n`));
   });
 
   test('errors read like Docker\'s', async () => {
