@@ -1,5 +1,6 @@
 import { lstat, mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { BerthError } from '../common/errors.ts';
 import { fsyncDir, writeJsonAtomic } from '../common/atomic-write.ts';
@@ -236,9 +237,22 @@ export abstract class DirSnapshotter implements Snapshotter {
     });
   }
 
+  /**
+   * Disk usage of the snapshot's own directory. A committed snapshot never
+   * changes, so its figure is measured once and kept in its metadata (as
+   * containerd does); active ones are measured each time.
+   */
   async usage(key: string): Promise<Usage> {
     const info = await this.stat(key);
-    return diskUsage(this.fsDir(info.id));
+    if (info.kind === 'committed' && info.usage) return info.usage;
+    const usage = await diskUsage(this.fsDir(info.id));
+    if (info.kind === 'committed') {
+      await this.locked(async () => {
+        const now = await this.find(key);
+        if (now && now.id === info.id) await writeJsonAtomic(this.metaPath(key), { ...now, usage });
+      });
+    }
+    return usage;
   }
 
   async dirs(key: string): Promise<SnapshotDirs> {
@@ -267,8 +281,31 @@ function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }
 
-/** Bytes on disk (512-byte blocks, hardlinks counted once) and inodes under a dir. */
+/**
+ * Bytes on disk (allocated blocks, hardlinks counted once) and inodes under
+ * a dir: du(1) does it in C in a fraction of the time of an lstat walk from
+ * JS; the walk remains for hosts without GNU du.
+ */
 export async function diskUsage(dir: string): Promise<Usage> {
+  try {
+    const [bytes, inodes] = await Promise.all([du(['-s', '-B1', dir]), du(['-s', '--inodes', dir])]);
+    return { size: bytes, inodes };
+  } catch {
+    return walkUsage(dir);
+  }
+}
+
+function du(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    execFile('du', args, (err, stdout) => {
+      const n = Number(String(stdout).split('\t')[0]);
+      if (err || !Number.isFinite(n)) reject(err ?? new Error(`du ${args.join(' ')}: unexpected output`));
+      else resolve(n);
+    });
+  });
+}
+
+async function walkUsage(dir: string): Promise<Usage> {
   let size = 0;
   let inodes = 0;
   const seen = new Set<string>();

@@ -21,6 +21,8 @@ const detected = new Map<string, boolean>();
 export async function overlaySupported(dir: string): Promise<boolean> {
   const cached = detected.get(dir);
   if (cached !== undefined) return cached;
+  // overlay's option syntax cannot carry these in lowerdir/upperdir paths
+  if (/[,:\\]/.test(dir)) return false;
   await mkdir(dir, { recursive: true });
   const probe = await mkdtemp(join(dir, 'overlay-probe-'));
   let ok = false;
@@ -67,7 +69,7 @@ export async function openSnapshotter(options: OpenSnapshotterOptions): Promise<
     name = (await overlaySupported(root)) ? 'overlayfs' : 'native';
   }
   if (name === 'overlayfs' && !(await overlaySupported(root))) {
-    throw new BerthError('BERTH_SNAPSHOT_DRIVER', `overlayfs does not work under ${root} (kernel module, or the data root is on a filesystem overlay cannot use)`);
+    throw new BerthError('BERTH_SNAPSHOT_DRIVER', `overlayfs does not work under ${root} (no overlay module, a data root on a filesystem overlay cannot use, or a path with ',' ':' or '\\' that overlay options cannot carry)`);
   }
   if (!recorded) await writeFileAtomic(join(root, 'driver'), `${name}\n`);
   const s = name === 'overlayfs' ? new OverlaySnapshotter(root) : new CopySnapshotter(root);

@@ -22,6 +22,8 @@ export interface SnapshotInfo {
   created: string;
   updated: string;
   labels: Record<string, string>;
+  /** Measured disk usage of a committed snapshot (filled in by usage()). */
+  usage?: Usage;
 }
 
 /** A mount as containerd describes it (mount(8) type, source, options). */

@@ -117,6 +117,8 @@ for (const driver of ['overlayfs', 'native'] as const) {
       const u = await s.usage('base');
       assert.ok(u.size >= 1024 * 1024, `size ${u.size}`);
       assert.ok(u.inodes >= 4);
+      assert.deepEqual((await s.stat('base')).usage, u, 'a committed snapshot keeps its measured usage');
+      assert.deepEqual(await s.usage('base'), u);
       const w = await s.usage('work');
       assert.ok(w.size < 1024 * 1024 || driver === 'native', 'an overlay active snapshot holds only its changes');
     });
