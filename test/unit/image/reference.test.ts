@@ -35,6 +35,8 @@ describe('reference grammar: what parses, and into which parts', () => {
     [`test:5000/repo@${D}`, 'test:5000', 'repo', undefined, D],
     [`test:5000/repo:tag@${D}`, 'test:5000', 'repo', 'tag', D],
     ['localhost/foo', 'localhost', 'foo'],
+    ['localhost:5000', 'docker.io', 'library/localhost', '5000'],
+    ['localhost', 'docker.io', 'library/localhost'],
     ['localhost:5000/a/b:v1', 'localhost:5000', 'a/b', 'v1'],
     ['127.0.0.1:5000/a/b:tag', '127.0.0.1:5000', 'a/b', 'tag'],
     ['lowercase:Uppercase', 'docker.io', 'library/lowercase', 'Uppercase'],

@@ -114,4 +114,19 @@ describe('ImageService (no snapshotter)', () => {
     assert.deepEqual((await svc.list()).map((i) => i.id).sort(), [recent.id, labelled.id].sort());
     await assert.rejects(svc.prune({ filters: { until: ['yesterday-ish'] } }), { code: 'BERTH_IMAGE_INVALID_FILTER' });
   });
+
+  test('a parent image: hidden from the list unless all, cannot be removed while a child exists, pruned with its last child', async () => {
+    const svc = await fresh();
+    const parent = await writeTestImage(svc.content, { comment: 'parent' });
+    const child = await writeTestImage(svc.content, { layers: [{ hello: 'world\n' }, { child: 'c' }], comment: 'child' });
+    await svc.addImage({ manifest: parent.manifest });
+    await svc.addImage({ manifest: child.manifest, tags: ['child:1'], parent: parent.id });
+    assert.deepEqual((await svc.list()).map((i) => i.id), [child.id]);
+    assert.deepEqual((await svc.list({ all: true })).map((i) => i.id).sort(), [child.id, parent.id].sort());
+    assert.equal((await svc.inspect('child:1')).parent, parent.id);
+    await assert.rejects(svc.remove(parent.id, { force: true }), { code: 'BERTH_IMAGE_CONFLICT', message: /image has dependent child images/ });
+    const items = await svc.remove('child:1');
+    assert.deepEqual(items, [{ Untagged: 'child:1' }, { Deleted: child.id }, { Deleted: parent.id }]);
+    assert.deepEqual(await svc.list({ all: true }), []);
+  });
 });
