@@ -51,6 +51,12 @@ export interface ImageServiceOptions {
   dockerConfigPath?: string;
   /** Containers using an image; used for rmi conflicts, prune and the Containers count. */
   containersUsing?: ContainersUsing;
+  /**
+   * Layer chains in use outside the snapshotter's own parent links (a
+   * container's rootfs snapshot on top of a chain already pins it). GC never
+   * removes these or their parents.
+   */
+  chainIdsInUse?: (chainId: Digest) => boolean | Promise<boolean>;
 }
 
 /** Which containers use image `id`. `running` decides whether even `force` may not remove it. */
@@ -201,6 +207,7 @@ export class ImageService implements ArchiveImageStore {
   readonly snapshotter: Snapshotter | undefined;
   private readonly options: ImageServiceOptions;
   private containersUsing: ContainersUsing | undefined;
+  private chainIdsInUse: ((chainId: Digest) => boolean | Promise<boolean>) | undefined;
   private readonly gcLock = new RwLock();
   /** An rmi freed content while pulls were running; sweep once they are done. */
   private gcPending = false;
@@ -213,6 +220,7 @@ export class ImageService implements ArchiveImageStore {
     this.snapshotter = snapshotter;
     this.options = options;
     this.containersUsing = options.containersUsing;
+    this.chainIdsInUse = options.chainIdsInUse;
   }
 
   static async open(dataRoot: string, options: ImageServiceOptions = {}): Promise<ImageService> {
@@ -225,6 +233,11 @@ export class ImageService implements ArchiveImageStore {
   /** Set later by the container service (which is created after this one). */
   setContainersUsing(fn: ContainersUsing): void {
     this.containersUsing = fn;
+  }
+
+  /** Set later by the container service: chain IDs its containers use (see ImageServiceOptions.chainIdsInUse). */
+  setChainIdsInUse(fn: (chainId: Digest) => boolean | Promise<boolean>): void {
+    this.chainIdsInUse = fn;
   }
 
   // --- pull / push ------------------------------------------------------------
@@ -707,7 +720,9 @@ export class ImageService implements ArchiveImageStore {
       content: this.content,
       images,
       dryRun,
-      ...(snapshots ? { snapshots, inUse: (c: Digest) => snapshots.pinned.has(c) } : {}),
+      ...(snapshots
+        ? { snapshots, inUse: async (c: Digest) => snapshots.pinned.has(c) || (this.chainIdsInUse ? await this.chainIdsInUse(c) : false) }
+        : {}),
     });
     for (const id of this.configCache.keys()) if (!images.some((r) => r.id === id)) this.configCache.delete(id);
     // Partial downloads/uploads nobody resumed within a day are abandoned.

@@ -214,4 +214,21 @@ describe('ImageService on a real data root', () => {
     for (const d of [other.id, other.manifest.digest, ...other.layers.map((l) => l.digest)]) assert.equal(await svc.content.has(d), false, d);
     assert.equal((await svc.inspect(`${repo}:latest`)).id, pulled.id);
   });
+
+  test('gc keeps snapshots a container pins (as parent of its rootfs, or declared in use) after their image is gone', async () => {
+    const img = await writeTestImage(svc.content, { layers: [{ base: 'b' }, { top: 't' }], comment: 'pinned' });
+    await svc.addImage({ manifest: img.manifest, tags: ['pinned:1'] });
+    const chainId = (await svc.inspect('pinned:1')).chainId!;
+    await svc.snapshotter!.prepare('container-rootfs-1', chainId);
+    await svc.remove('pinned:1');
+    assert.equal((await svc.snapshotter!.find(chainId))?.kind, 'committed', 'a container rootfs on top keeps the chain');
+    await svc.snapshotter!.remove('container-rootfs-1');
+    svc.setChainIdsInUse((c) => c === chainId);
+    await svc.gc();
+    assert.equal((await svc.snapshotter!.find(chainId))?.kind, 'committed', 'a chain declared in use stays, with its parent');
+    svc.setChainIdsInUse(() => false);
+    const r = await svc.gc();
+    assert.ok(r.deletedSnapshots.includes(chainId));
+    assert.equal(await svc.snapshotter!.find(chainId), undefined);
+  });
 });
