@@ -30,10 +30,18 @@ export interface AuthorizerOptions {
   /** Plain HTTP allowed for this registry (loopback / listed insecure). */
   insecureAllowed?: boolean;
   userAgent?: string;
+  /**
+   * Ask the token server for a refresh token too (`offline_token=true`), as
+   * `docker login` does; one handed out is kept in `refreshToken` for storing
+   * as the identitytoken.
+   */
+  offlineToken?: boolean;
 }
 
 export class RegistryAuthorizer {
   readonly registry: string;
+  /** A refresh token the token server handed out (only with offlineToken). */
+  refreshToken: string | undefined;
   private challenge: AuthChallenge | undefined;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
@@ -151,6 +159,10 @@ export class RegistryAuthorizer {
       if (creds?.username) {
         url.searchParams.set('account', creds.username);
         headers.authorization = basicHeader(creds.username, creds.password ?? '');
+        if (this.options.offlineToken) {
+          url.searchParams.set('offline_token', 'true');
+          url.searchParams.set('client_id', 'berth');
+        }
       }
       res = await httpRequest({ method: 'GET', url, headers, insecureTls: this.options.insecureTls });
     }
@@ -177,20 +189,11 @@ export class RegistryAuthorizer {
     if (!token || typeof token !== 'string') {
       throw new BerthError('BERTH_DISTRIBUTION_TOKEN_FAILED', `token server ${realm.href} answered without "token" or "access_token"`, { status: 502 });
     }
+    if (this.options.offlineToken && typeof parsed.refresh_token === 'string' && parsed.refresh_token) this.refreshToken = parsed.refresh_token;
     const lifetime = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     const issued = parsed.issued_at ? Date.parse(parsed.issued_at) : NaN;
     const start = Number.isFinite(issued) && issued <= Date.now() ? issued : Date.now();
     return { token, expiresAt: start + lifetime * 1000 - EXPIRY_SLACK_MS };
-  }
-
-  /**
-   * For login: make sure the registry accepts `creds` right now. Bearer
-   * registries are asked for a token without scope (docker does the same);
-   * the refresh token, if the server returns one, is handed back.
-   */
-  async tokenForLogin(challenge: AuthChallenge, creds: Credentials): Promise<string> {
-    const token = await this.fetchToken(challenge, [], creds);
-    return token.token;
   }
 
   /** Set the challenge directly (after a ping). */

@@ -29,6 +29,8 @@ export interface RegistryClientOptions {
   configPath?: string;
   userAgent?: string;
   signal?: AbortSignal;
+  /** Ask token servers for a refresh token (login). */
+  offlineToken?: boolean;
   /** Force the URL scheme (tests, or a registry known to be HTTP-only). */
   scheme?: 'http' | 'https';
 }
@@ -69,6 +71,7 @@ export class RegistryClient {
       insecureTls: this.insecureAllowed,
       insecureAllowed: this.insecureAllowed,
       userAgent: options.userAgent,
+      offlineToken: options.offlineToken,
       credentials: async () => {
         if (options.credentials === null) return undefined;
         if (options.credentials) return options.credentials;

@@ -27,6 +27,8 @@ export interface LoginResult {
   /** The config.json key the credentials were stored under. */
   serverAddress: string;
   configPath: string;
+  /** Set when the registry's token server handed out a refresh token (stored as identitytoken). */
+  identityToken?: string;
 }
 
 /**
@@ -56,6 +58,7 @@ export async function login(opts: LoginOptions): Promise<LoginResult> {
     insecureRegistries: opts.insecureRegistries,
     credentials: { username: opts.username, password: opts.password },
     signal: opts.signal,
+    offlineToken: true,
   });
   try {
     // Unauthenticated first: the 401 tells us Basic or Bearer (and the realm), the retry proves the credentials.
@@ -72,8 +75,10 @@ export async function login(opts: LoginOptions): Promise<LoginResult> {
     throw new BerthError('BERTH_DISTRIBUTION_LOGIN_FAILED', `login to ${registry} failed: ${errorMessage(err)}`, { status: isBerthError(err) ? err.status : 502, cause: err });
   }
   const serverAddress = authKeyFor(registry);
-  await storeCredentials(serverAddress, { username: opts.username, password: opts.password }, configPath);
-  return { status: 'Login Succeeded', registry, serverAddress, configPath };
+  // A refresh token, when the token server gives one, is stored instead of the password (as docker does).
+  const identityToken = client.auth.refreshToken;
+  await storeCredentials(serverAddress, identityToken ? { username: opts.username, identityToken } : { username: opts.username, password: opts.password }, configPath);
+  return { status: 'Login Succeeded', registry, serverAddress, configPath, ...(identityToken ? { identityToken } : {}) };
 }
 
 export interface LogoutResult {

@@ -120,10 +120,20 @@ describe('Bearer token auth (docker-registry + token server on loopback)', () =>
     const ok = await login({ registry: `http://${reg.host}/`, username: 'alice', password: 's3cret', configPath });
     assert.equal(ok.status, 'Login Succeeded');
     assert.equal(ok.serverAddress, reg.host);
-    // And the stored credentials are what a later pull uses.
+    // The token server handed out a refresh token: it is stored instead of the password.
+    assert.match(ok.identityToken ?? '', /^rt-/);
+    const stored = JSON.parse(await readFile(configPath, 'utf8')).auths[reg.host];
+    assert.equal(stored.identitytoken, ok.identityToken);
+    assert.ok(!JSON.stringify(stored).includes(Buffer.from('alice:s3cret').toString('base64')), 'the password is not stored');
+    assert.equal((await stat(configPath)).mode & 0o777, 0o600);
+    // And a later pull uses the identity token (OAuth2 refresh-token grant), not a password.
+    reg.tokenRequests.length = 0;
     const dst = await openContentStore(join(dir, 'tok-dst6'));
     const pulled = await pullImage({ reference: `${reg.host}/private/app:1`, store: dst, configPath });
     assert.equal(pulled.digest, image.manifestDescriptor.digest);
+    assert.equal(reg.tokenRequests.length, 1);
+    assert.equal(reg.tokenRequests[0]!.account, 'refresh');
+    assert.deepEqual(reg.tokenRequests[0]!.granted, [{ type: 'repository', name: 'private/app', actions: ['pull'] }]);
   });
 });
 

@@ -59,6 +59,7 @@ describe('registry client against docker-registry', () => {
     // The registry itself agrees on what it holds.
     const client = new RegistryClient({ registry: registry.host, credentials: null });
     assert.deepEqual(await client.listTags('berth/busybox'), ['1.0']);
+    assert.ok((await client.catalog()).includes('berth/busybox'));
 
     const dst = await openContentStore(join(dir, 'dst'));
     const committed: { digest: string; index: number }[] = [];

@@ -49,7 +49,24 @@ export async function startTokenAuthRegistry(dir: string, users: Record<string, 
   const tokenRequests: TokenRequestLog[] = [];
   let expireNext = false;
 
+  const refreshTokens = new Map<string, string>();
   const tokenServer: Server = createServer((req, res) => {
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant (how a stored identitytoken is used).
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        const user = form.get('grant_type') === 'refresh_token' ? refreshTokens.get(form.get('refresh_token') ?? '') : undefined;
+        if (!user) {
+          res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_grant"}');
+          return;
+        }
+        const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+        issue(res, user, scopes, form.get('service') ?? '', undefined, 'refresh');
+      });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     let basicUser: string | undefined;
     const auth = req.headers.authorization;
@@ -61,7 +78,14 @@ export async function startTokenAuthRegistry(dir: string, users: Record<string, 
       }
       basicUser = user;
     }
-    const scopes = url.searchParams.getAll('scope');
+    let refresh: string | undefined;
+    if (basicUser !== undefined && url.searchParams.get('offline_token') === 'true') {
+      refresh = `rt-${randomBytes(12).toString('hex')}`;
+      refreshTokens.set(refresh, basicUser);
+    }
+    issue(res, basicUser, url.searchParams.getAll('scope'), url.searchParams.get('service') ?? '', refresh, url.searchParams.get('account') ?? undefined);
+  });
+  function issue(res: import('node:http').ServerResponse, basicUser: string | undefined, scopes: string[], service: string, refresh: string | undefined, account: string | undefined) {
     const granted = scopes
       .map((s) => {
         const [type, name, actions] = s.split(':') as [string, string, string];
@@ -69,7 +93,7 @@ export async function startTokenAuthRegistry(dir: string, users: Record<string, 
         return { type, name, actions: allowed };
       })
       .filter((g) => g.type === 'repository' && g.actions.length > 0);
-    tokenRequests.push({ account: url.searchParams.get('account') ?? undefined, scopes, basicUser, granted });
+    tokenRequests.push({ account, scopes, basicUser, granted });
     const now = Math.floor(Date.now() / 1000);
     // Well past distribution's 60 s leeway when expired on purpose.
     const exp = expireNext ? now - 600 : now + 300;
@@ -78,7 +102,7 @@ export async function startTokenAuthRegistry(dir: string, users: Record<string, 
     const claims = {
       iss: ISSUER,
       sub: basicUser ?? '',
-      aud: url.searchParams.get('service') ?? '',
+      aud: service,
       exp,
       nbf: now - 900,
       iat: now - 900,
@@ -89,8 +113,10 @@ export async function startTokenAuthRegistry(dir: string, users: Record<string, 
     const signingInput = `${b64url(header)}.${b64url(claims)}`;
     const signature = createSign('RSA-SHA256').update(signingInput).sign(key).toString('base64url');
     const token = `${signingInput}.${signature}`;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
-  });
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString(), ...(refresh ? { refresh_token: refresh } : {}) }));
+  }
   await new Promise<void>((r) => tokenServer.listen(0, '127.0.0.1', r));
   const tokenUrl = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/token`;
 
