@@ -398,7 +398,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const s of servers) await stopServer(s);
+    for (const s of servers) await stopServer(s).catch((err: unknown) => process.stderr.write(`stopping ${s.name}: ${String(err)}\n`));
     agent.destroy();
     await rm(dir, { recursive: true, force: true });
   }
