@@ -200,7 +200,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     if (!checksumOk(block)) throw corrupt(`tar header at byte ${at}: checksum mismatch (not a tar stream, or corrupt)`);
     const flag = String.fromCharCode(block[156]!);
     const size = numeric(block, 124, 12, 'size', at);
-    const padded = Math.ceil(size / BLOCK) * BLOCK;
+    const padded = Math.ceil(size / BLOCK) * BLOCK; // of metadata entries
 
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (size > 64 * 1024 * 1024) throw corrupt(`tar header at byte ${at}: metadata entry of ${size} bytes is too large`);
@@ -250,8 +250,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     if (header.type === 'file' && flag !== '7' && header.name.endsWith('/')) header.type = 'dir';
     if (header.type !== 'file') header.size = 0;
     const bodySize = header.type === 'file' ? header.size : 0;
-    // Hardlink and other non-file entries may still carry a (meaningless) size field: skip it.
-    const skipAfter = Math.ceil((header.type === 'file' ? header.size : size) / BLOCK) * BLOCK - bodySize;
+    // Links, dirs, devices and fifos are header-only whatever their size field says (as Go's archive/tar, which wrote most layers, reads them).
+    const skipAfter = Math.ceil(bodySize / BLOCK) * BLOCK - bodySize;
 
     let left = bodySize;
     const body = (async function* () {

@@ -174,14 +174,17 @@ async function ensureLayer(o: EnsureLayer): Promise<void> {
     if (s.independentLayers) {
       // Unpack now into an independent dir; stack it when the layers below are done.
       await (layer.ready ?? Promise.resolve());
+      let stacked = false;
       const result = await o.limiter.run(async () => {
-        await s.prepare(extractKey, undefined, { labels: { 'berth.io/extracting': chainId } });
+        // Stacked on the parent when it is already there (so nothing mistakes the parent for unused meanwhile); else alone, stacked at commit.
+        stacked = o.parent === undefined || (await s.find(o.parent))?.kind === 'committed';
+        await s.prepare(extractKey, stacked ? o.parent : undefined, { labels: { 'berth.io/extracting': chainId } });
         return unpackInto(s, extractKey, open, layer, id, progress);
       });
       await o.below;
       const parentDirs = o.parent ? await s.dirs(o.parent) : undefined;
       await finishLayer(result.pending, parentDirs ? [parentDirs.dir, ...parentDirs.lowers] : []);
-      await commitOnce(s, chainId, extractKey, o.parent);
+      await commitOnce(s, chainId, extractKey, stacked ? undefined : o.parent);
     } else {
       await o.below;
       await (layer.ready ?? Promise.resolve());
