@@ -247,7 +247,7 @@ export class ImageService implements ArchiveImageStore {
     const progress = options.onProgress ?? (() => {});
     const platformSpec = options.platform ? parsePlatform(options.platform) : undefined;
     return this.lease(async () => {
-      const before = this.images.tryResolve(referenceString(ref));
+      const before = this.images.tryResolve(storedName(ref));
       const result = await pullImage({
         reference: ref,
         store: this.content,
@@ -800,7 +800,8 @@ function familiarTag(full: string): string {
   return familiarString(parseReference(full));
 }
 
-function referenceString(ref: ImageReference): string {
+/** The name as the image store records it: name:tag (default latest) or name@digest. */
+function storedName(ref: ImageReference): string {
   return ref.digest !== undefined ? digestString(ref as ImageReference & { digest: Digest }) : tagString(withLatest(ref));
 }
 
