@@ -21,9 +21,9 @@ interface Run {
   stderr: string;
 }
 
-function docker(host: string, args: string[], configDir: string): Promise<Run> {
+function docker(host: string, args: string[], configDir: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(DOCKER, ['-H', host, ...args], { env: { ...process.env, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: 'false' }, timeout: 120_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile(DOCKER, ['-H', host, ...args], { env: { ...process.env, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: 'false', ...extraEnv }, timeout: 120_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -56,6 +56,17 @@ describe('docker CLI against berthd', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Server: berth\n Engine:\n  Version:\s+0\.1\.0\n  API version:\s+1\.45 \(minimum version 1\.24\)/);
     assert.match(r.stdout, /API version:\s+1\.45 \(downgraded from 1\.\d+\)/);
+  });
+
+  test('older API versions a client pins (DOCKER_API_VERSION 1.24, 1.41) are served; too old is refused', async () => {
+    for (const v of ['1.24', '1.41']) {
+      const r = await docker(d.host, ['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}'], join(work, 'docker-config'), { DOCKER_API_VERSION: v });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${v} 1.45\n`);
+    }
+    const old = await docker(d.host, ['images'], join(work, 'docker-config'), { DOCKER_API_VERSION: '1.12' });
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /client version 1.12 is too old. Minimum supported API version is 1.24/);
   });
 
   test('docker info', async () => {

@@ -43,9 +43,9 @@ describe('CLI autostarts berthd on the default socket only', () => {
     dirs.push(dir);
     const root = join(dir, 'root');
     const script = `mount -t tmpfs tmpfs /run && exec "$0" --disable-warning=ExperimentalWarning "$1" version`;
-    const env = { ...process.env, BERTH_ROOT: root, BERTH_HOST: '', DOCKER_HOST: '' };
-    delete env.BERTH_HOST;
-    delete env.DOCKER_HOST;
+    // No BERTH_HOST / DOCKER_HOST: the CLI must use (and autostart on) the default socket.
+    const { BERTH_HOST: _b, DOCKER_HOST: _d, ...inherited } = process.env;
+    const env = { ...inherited, BERTH_ROOT: root };
     const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, NODE, CLI_MAIN], env);
     const pid = Number((await readFile(join(root, 'run/berthd.pid'), 'utf8').catch(() => '0')).trim());
     if (pid > 0) pids.push(pid);
