@@ -17,7 +17,7 @@ import { sha256Digest, shortDigest, isDigest } from '../content/digest.ts';
 import type { ContentStore, Digest, IngestWriter } from '../content/types.ts';
 import { parseDockerRef, referenceString } from '../image/reference.ts';
 import type { ImageReference } from '../image/reference.ts';
-import { MediaTypes, isIndexMediaType, isManifestMediaType } from '../oci/image-spec.ts';
+import { CONFIG_MEDIA_TYPES, MediaTypes, isIndexMediaType, isManifestMediaType } from '../oci/image-spec.ts';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/image-spec.ts';
 import { RegistryClient } from './client.ts';
 import { drain, header } from './transport.ts';
@@ -117,6 +117,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     }
     manifestDescriptor = { ...child.descriptor, ...(chosen.platform ? { platform: chosen.platform } : {}) };
     manifest = child.parsed as ImageManifest;
+    validateImageManifest(ref, manifest);
     await writeVerified(opts.store, top.bytes, top.descriptor);
     await writeVerified(opts.store, child.bytes, child.descriptor);
   } else {
@@ -125,7 +126,6 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     validateImageManifest(ref, manifest);
     await writeVerified(opts.store, top.bytes, top.descriptor);
   }
-  validateImageManifest(ref, manifest);
 
   // 2. Config and layers, in parallel, config first in the queue.
   const layers = manifest.layers;
@@ -151,9 +151,15 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
       }
     });
   });
-  await runBounded(jobs, Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY), (i) => {
-    if (i > 0) progress({ id: shortDigest(layers[i - 1]!.digest), status: 'Waiting' });
-  });
+  try {
+    await runBounded(jobs, Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY), (i) => {
+      if (i > 0) progress({ id: shortDigest(layers[i - 1]!.digest), status: 'Waiting' });
+    });
+  } catch (err) {
+    // Let unpacking already under way finish before reporting, so nothing runs on behind the caller's back.
+    await Promise.allSettled(hookPromises);
+    throw err;
+  }
   await Promise.all(hookPromises);
 
   const configBytes = await opts.store.readBytes(configDescriptor.digest);
@@ -245,6 +251,14 @@ function manifestMediaType(parsed: Record<string, unknown>, contentType: string 
 function validateImageManifest(ref: ImageReference, m: ImageManifest): void {
   if (!m.config || typeof m.config !== 'object') throw invalidManifest(ref, 'manifest has no "config" descriptor');
   if (!Array.isArray(m.layers)) throw invalidManifest(ref, 'manifest has no "layers" array');
+  if (typeof m.config.mediaType === 'string' && !CONFIG_MEDIA_TYPES.includes(m.config.mediaType)) {
+    // An OCI artifact (helm chart, signature, SBOM …) rather than a container image.
+    throw new BerthError(
+      'BERTH_DISTRIBUTION_UNSUPPORTED_MANIFEST',
+      `${referenceString(ref)} is not a container image: its config has media type ${JSON.stringify(m.config.mediaType)} (artifacts cannot be pulled as images)`,
+      { status: 400 },
+    );
+  }
   for (const [i, d] of [m.config, ...m.layers].entries()) {
     const what = i === 0 ? 'config' : `layers[${i - 1}]`;
     if (!d || typeof d !== 'object') throw invalidManifest(ref, `${what} is not a descriptor`);

@@ -188,6 +188,21 @@ describe('pull from a misbehaving registry', () => {
     assert.deepEqual(await blobFiles(store), []);
   });
 
+  test('an OCI artifact (non-image config media type) is refused before any blob is fetched', async (t) => {
+    t.after(closeFake);
+    const helm = Buffer.from(
+      JSON.stringify({ ...image.manifest, mediaType: MediaTypes.ociManifest, config: { ...image.manifest.config, mediaType: 'application/vnd.cncf.helm.config.v1+json' } }),
+    );
+    fake.manifests.set('chart', { contentType: MediaTypes.ociManifest, bytes: helm });
+    await assert.rejects(pullImage({ reference: `${fake.host}/x/y:chart`, store, configPath }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'BERTH_DISTRIBUTION_UNSUPPORTED_MANIFEST');
+      assert.match(err.message, /is not a container image.*application\/vnd\.cncf\.helm\.config\.v1\+json/);
+      return true;
+    });
+    assert.ok(!fake.requests.some((r) => r.url.includes('/blobs/')));
+    assert.deepEqual(await blobFiles(store), []);
+  });
+
   test('a schema 1 manifest is refused by name', async (t) => {
     t.after(closeFake);
     const v1 = Buffer.from(JSON.stringify({ schemaVersion: 1, name: 'x/y', tag: 'old', fsLayers: [], history: [] }));
