@@ -7,7 +7,7 @@
  *
  * No policy here: berthd decides everything and passes it as flags.
  *
- *   berth-monitor --dir DIR [--log FILE --log-max-size BYTES --log-max-files N]
+ *   berth-monitor --dir DIR [--socket-dir SHORTDIR] [--log FILE --log-max-size BYTES --log-max-files N]
  *                 [--stdin] [--stdin-once] [--tty] [--pid-file FILE | --pid-from-sync]
  *                 [--pass-fd N] -- CMD ARGS...
  *
@@ -25,6 +25,7 @@
  *                                launcher told berthd over the fd passed with --pass-fd
  * Without fd 3 the monitor starts CMD at once.
  *
+ * Sockets go in SHORTDIR (default DIR): unix socket paths are limited to 108 bytes.
  * DIR/attach.sock: each client receives the output framed as Docker's
  * multiplexed stream (8-byte header: stream, 0, 0, 0, u32 big-endian length)
  * and may write raw bytes that go to the container's stdin.
@@ -62,6 +63,7 @@ enum { STREAM_STDIN = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
 
 struct options {
   const char *dir;
+  const char *socket_dir;
   const char *log_path;
   long long log_max_size;
   int log_max_files;
@@ -142,6 +144,12 @@ static int write_all(int fd, const void *buf, size_t len) {
 
 static void path_in_dir(char *out, size_t cap, const char *name) {
   if ((size_t)snprintf(out, cap, "%s/%s", opt.dir, name) >= cap) die("path too long: %s/%s", opt.dir, name);
+}
+
+/* Unix socket paths are limited to 108 bytes, so sockets may live in a
+ * shorter directory than the container's state. */
+static void socket_path(char *out, size_t cap, const char *name) {
+  if ((size_t)snprintf(out, cap, "%s/%s", opt.socket_dir, name) >= cap) die("path too long: %s/%s", opt.socket_dir, name);
 }
 
 /* ---------- json-file log ---------- */
@@ -244,7 +252,7 @@ static void log_flush(void) {
 
 static int listen_unix(const char *name) {
   char path[PATH_MAX];
-  path_in_dir(path, sizeof path, name);
+  socket_path(path, sizeof path, name);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   if (strlen(path) >= sizeof addr.sun_path) die("socket path too long: %s", path);
   strcpy(addr.sun_path, path);
@@ -512,7 +520,7 @@ static void start_command(void) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: berth-monitor --dir DIR [--log FILE] [--log-max-size BYTES] [--log-max-files N]\n"
+          "usage: berth-monitor --dir DIR [--socket-dir DIR] [--log FILE] [--log-max-size BYTES] [--log-max-files N]\n"
           "                     [--stdin] [--stdin-once] [--tty] [--pid-file FILE | --pid-from-sync]\n"
           "                     [--pass-fd N] -- CMD [ARGS...]\n");
   exit(125);
@@ -527,6 +535,7 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--stdin-once") == 0) opt.stdin_once = 1;
     else if (strcmp(a, "--tty") == 0) opt.tty = 1;
     else if (i + 1 < argc && strcmp(a, "--dir") == 0) opt.dir = argv[++i];
+    else if (i + 1 < argc && strcmp(a, "--socket-dir") == 0) opt.socket_dir = argv[++i];
     else if (i + 1 < argc && strcmp(a, "--log") == 0) opt.log_path = argv[++i];
     else if (i + 1 < argc && strcmp(a, "--log-max-size") == 0) opt.log_max_size = atoll(argv[++i]);
     else if (i + 1 < argc && strcmp(a, "--log-max-files") == 0) opt.log_max_files = atoi(argv[++i]);
@@ -536,6 +545,7 @@ static void parse_args(int argc, char **argv) {
     else usage();
   }
   if (!opt.dir || i >= argc) usage();
+  if (!opt.socket_dir) opt.socket_dir = opt.dir;
   opt.cmd = &argv[i];
 }
 
@@ -639,11 +649,12 @@ int main(int argc, char **argv) {
   write_exit(exit_status);
   if (logw.fd >= 0) fsync(logw.fd);
   char path[PATH_MAX];
-  path_in_dir(path, sizeof path, "attach.sock");
+  socket_path(path, sizeof path, "attach.sock");
   unlink(path);
-  path_in_dir(path, sizeof path, "control.sock");
+  socket_path(path, sizeof path, "control.sock");
   unlink(path);
-  if (opt.tty) { path_in_dir(path, sizeof path, "console.sock"); unlink(path); }
+  if (opt.tty) { socket_path(path, sizeof path, "console.sock"); unlink(path); }
+  if (opt.socket_dir != opt.dir) rmdir(opt.socket_dir);
   for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i].fd) close(clients[i].fd);
   return 0;
 }

@@ -2,7 +2,7 @@
  * The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf that are
  * bind-mounted into every container, built as Docker builds them.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { invalidArgument } from '../common/errors.ts';
@@ -68,6 +68,7 @@ export function buildResolvConf(hostResolvConf: string, hostConfig: HostConfig):
 /** Write the three files into the container's directory; returns their paths. */
 export async function writeEtcFiles(dir: string, inputs: EtcFileInputs): Promise<{ hostname: string; hosts: string; resolvConf: string }> {
   const paths = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
+  await mkdir(dir, { recursive: true });
   const hostResolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   const hostMode = inputs.hostConfig.NetworkMode === 'host';
   await Promise.all([

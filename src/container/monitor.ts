@@ -12,8 +12,10 @@ import { existsSync } from 'node:fs';
 import { BerthError } from '../common/errors.ts';
 
 export interface MonitorOptions {
-  /** The container's state directory: sockets, monitor.pid and exit.json go here. */
+  /** The container's state directory: monitor.pid and exit.json go here. */
   dir: string;
+  /** Where the sockets go (default `dir`): unix socket paths are limited to 108 bytes. */
+  socketDir?: string;
   /** json-file log; omitted for exec sessions whose output only goes to attach clients. */
   log?: { path: string; maxSize: number; maxFiles: number };
   /** Keep the container's stdin open as a pipe fed by attach clients. */
@@ -58,6 +60,7 @@ export function monitorBinary(): string {
 
 export function monitorArgs(opts: MonitorOptions): string[] {
   const args = ['--dir', opts.dir];
+  if (opts.socketDir && opts.socketDir !== opts.dir) args.push('--socket-dir', opts.socketDir);
   if (opts.log) {
     args.push('--log', opts.log.path, '--log-max-size', String(opts.log.maxSize), '--log-max-files', String(opts.log.maxFiles));
   }
@@ -175,10 +178,10 @@ export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
   });
 }
 
-/** Connect to a monitor's control socket; resolves false if the monitor is gone. */
-export function connectControl(dir: string): Promise<Socket | undefined> {
+/** Connect to a monitor's control socket; resolves undefined if the monitor is gone. */
+export function connectControl(socketDir: string): Promise<Socket | undefined> {
   return new Promise((res) => {
-    const sock = connect(join(dir, 'control.sock'));
+    const sock = connect(join(socketDir, 'control.sock'));
     sock.once('connect', () => res(sock));
     sock.once('error', () => res(undefined));
   });
@@ -188,8 +191,8 @@ export function connectControl(dir: string): Promise<Socket | undefined> {
  * Resolves when the container has exited: the monitor closes every control
  * connection when it is done. Works for monitors started by an earlier berthd.
  */
-export async function watchExit(dir: string): Promise<ExitStatus> {
-  const sock = await connectControl(dir);
+export async function watchExit(dir: string, socketDir: string = dir): Promise<ExitStatus> {
+  const sock = await connectControl(socketDir);
   if (sock) {
     await new Promise<void>((res) => {
       sock.on('close', () => res());
@@ -214,19 +217,19 @@ export async function readExitStatus(dir: string): Promise<ExitStatus | undefine
   }
 }
 
-export async function sendControl(dir: string, line: string): Promise<void> {
-  const sock = await connectControl(dir);
+export async function sendControl(socketDir: string, line: string): Promise<void> {
+  const sock = await connectControl(socketDir);
   if (!sock) throw new BerthError('BERTH_CONTAINER_NOT_RUNNING', 'the container is not running', { status: 409 });
   await new Promise<void>((res) => sock.end(line + '\n', () => res()));
 }
 
-export const resizeTty = (dir: string, rows: number, cols: number) => sendControl(dir, `resize ${rows} ${cols}`);
-export const closeStdin = (dir: string) => sendControl(dir, 'close-stdin');
+export const resizeTty = (socketDir: string, rows: number, cols: number) => sendControl(socketDir, `resize ${rows} ${cols}`);
+export const closeStdin = (socketDir: string) => sendControl(socketDir, 'close-stdin');
 
 /** Connect to the attach socket: output arrives in Docker's multiplexed framing, writes go to stdin. */
-export function attach(dir: string): Promise<Socket> {
+export function attach(socketDir: string): Promise<Socket> {
   return new Promise((res, rej) => {
-    const sock = connect(join(dir, 'attach.sock'));
+    const sock = connect(join(socketDir, 'attach.sock'));
     sock.once('connect', () => res(sock));
     sock.once('error', (err) =>
       rej(new BerthError('BERTH_CONTAINER_NOT_RUNNING', `cannot attach: ${err.message}`, { status: 409 })),

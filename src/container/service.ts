@@ -1,0 +1,790 @@
+/**
+ * Containers: create, start, stop, kill, wait, remove, list, inspect, logs,
+ * attach, pause, rename, restart policies — the engine side of Docker's
+ * container endpoints. State lives on disk (store.ts); the process lives with
+ * its berth-monitor (monitor.ts), which outlives berthd: on open, running
+ * containers are found again and watched (live restore).
+ */
+import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import type { Socket } from 'node:net';
+import { rm, rmdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import type { ContainerCreateRequest, ContainerConfig, HostConfig } from '../api/container-types.ts';
+import type { ContainerConfig as ImageRunConfig } from '../oci/image-spec.ts';
+import type { ImageService } from '../image/service.ts';
+import type { Snapshotter } from '../snapshot/types.ts';
+import { BerthError, conflict, invalidArgument } from '../common/errors.ts';
+import type { EventBus } from '../common/events.ts';
+import { writeJsonAtomic } from '../common/atomic-write.ts';
+import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRecord } from './store.ts';
+import { buildContainerSpec, containerArgs } from './oci-spec.ts';
+import { resolveMounts, volumeDataDir, type MountRecord } from './mounts.ts';
+import { resolveUser } from './user.ts';
+import { writeEtcFiles } from './etc-files.ts';
+import { startProcess, unmountRootfs, mountRootfs, rootfsDir } from './runner.ts';
+import { watchExit, connectControl, readExitStatus, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
+import { readLogs, type LogEntry } from './logs.ts';
+import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
+import { allKernelCapabilities } from '../runtime/capabilities.ts';
+import { defaultSeccompProfile, seccompFromDockerProfile } from '../runtime/seccomp/index.ts';
+import { containerCapabilities, parseSecurityOpts } from './oci-spec.ts';
+
+export interface ContainerServiceOptions {
+  dataRoot: string;
+  images: ImageService;
+  events: EventBus;
+  /** Log rotation defaults (Docker's json-file grows unbounded; berth's does not). */
+  logMaxSize?: number;
+  logMaxFiles?: number;
+  /** Path of berth-init, for --init. */
+  initBinary?: string;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface ListOptions {
+  all?: boolean;
+  limit?: number;
+  filters?: Record<string, string[]>;
+}
+
+interface Live {
+  cgroup: CgroupManager;
+  exited: Promise<void>;
+}
+
+type Waiter = { condition: WaitCondition; resolve: (r: { StatusCode: number }) => void };
+
+const DEFAULT_STOP_TIMEOUT = 10;
+
+/** "SIGTERM", "TERM", "15" → 15. */
+export function parseSignal(sig: string | number | undefined, fallback = 'SIGKILL'): number {
+  const raw = sig === undefined || sig === '' ? fallback : String(sig);
+  if (/^\d+$/.test(raw)) {
+    const n = Number(raw);
+    if (n < 1 || n > 64) throw invalidArgument('BERTH_CONTAINER_BAD_SIGNAL', `Invalid signal: ${raw}`);
+    return n;
+  }
+  const name = raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`;
+  const n = (osConstants.signals as Record<string, number>)[name];
+  if (n === undefined) throw invalidArgument('BERTH_CONTAINER_BAD_SIGNAL', `Invalid signal: ${raw}`);
+  return n;
+}
+
+/** Docker's create-time merge of the image's run config under the user's. */
+export function mergeConfig(user: ContainerConfig, image: ImageRunConfig | undefined, id: string): ContainerConfig {
+  const asList = (v: string[] | string | null | undefined) => (v === undefined || v === null ? undefined : typeof v === 'string' ? [v] : v);
+  const userEntrypoint = asList(user.Entrypoint);
+  const userCmd = asList(user.Cmd);
+  const env = new Map<string, string>();
+  for (const e of [...(image?.Env ?? []), ...(user.Env ?? [])]) {
+    const eq = e.indexOf('=');
+    env.set(eq < 0 ? e : e.slice(0, eq), e);
+  }
+  const merged: ContainerConfig = {
+    ...user,
+    Hostname: user.Hostname || id.slice(0, 12),
+    Env: [...env.values()],
+    Entrypoint: userEntrypoint ?? image?.Entrypoint ?? null,
+    Cmd: userCmd ?? (userEntrypoint !== undefined ? null : (image?.Cmd ?? null)),
+    WorkingDir: user.WorkingDir || image?.WorkingDir || '',
+    User: user.User || image?.User || '',
+    Labels: { ...(image?.Labels ?? {}), ...(user.Labels ?? {}) },
+    ExposedPorts: { ...(image?.ExposedPorts ?? {}), ...(user.ExposedPorts ?? {}) },
+    Volumes: { ...(image?.Volumes ?? {}), ...(user.Volumes ?? {}) },
+    ...(user.StopSignal || image?.StopSignal ? { StopSignal: user.StopSignal || image?.StopSignal } : {}),
+    AttachStdin: !!user.AttachStdin,
+    AttachStdout: !!user.AttachStdout,
+    AttachStderr: !!user.AttachStderr,
+    Tty: !!user.Tty,
+    OpenStdin: !!user.OpenStdin,
+    StdinOnce: !!user.StdinOnce,
+  };
+  if (image?.Healthcheck && !user.Healthcheck) merged.Healthcheck = image.Healthcheck;
+  if (image?.OnBuild) merged.OnBuild = image.OnBuild;
+  return merged;
+}
+
+export class ContainerService {
+  readonly store: ContainerStore;
+  private readonly opts: ContainerServiceOptions;
+  private readonly snapshotter: Snapshotter;
+  private readonly live = new Map<string, Live>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  /** Attach clients waiting for a created container to start (docker run attaches before start). */
+  private readonly pendingAttach = new Map<string, Array<(dir: string) => Promise<void>>>();
+  private readonly cgroupV2: boolean;
+  /** Containers with a start, stop or removal in progress (one at a time each). */
+  private readonly busy = new Map<string, Promise<unknown>>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private closing = false;
+  /** /run/berth/m/<hash of the data root>: short, per engine, gone at reboot like the monitors. */
+  private readonly socketRoot: string;
+
+  private constructor(store: ContainerStore, opts: ContainerServiceOptions, snapshotter: Snapshotter) {
+    this.store = store;
+    this.opts = opts;
+    this.snapshotter = snapshotter;
+    this.cgroupV2 = detectCgroupLayout().mode === 'v2';
+    this.socketRoot = join('/run/berth/m', createHash('sha256').update(opts.dataRoot).digest('hex').slice(0, 12));
+  }
+
+  /** Where a container's monitor sockets live. */
+  socketDir(id: string): string {
+    return join(this.socketRoot, id);
+  }
+
+  static async open(opts: ContainerServiceOptions): Promise<ContainerService> {
+    const snapshotter = opts.images.snapshotter;
+    if (!snapshotter) throw new BerthError('BERTH_CONTAINER_NO_SNAPSHOTTER', 'containers need a snapshotter');
+    const store = await ContainerStore.open(opts.dataRoot);
+    const svc = new ContainerService(store, opts, snapshotter);
+    opts.images.setContainersUsing((imageId) =>
+      svc.store.list().filter((c) => c.Image === imageId).map((c) => ({ id: c.Id, running: c.State.Running })),
+    );
+    await svc.restore();
+    return svc;
+  }
+
+  /** Find containers that ran when berthd stopped: still running ones are watched again, the others get their exit recorded. */
+  private async restore(): Promise<void> {
+    const restarts: ContainerRecord[] = [];
+    for (const rec of this.store.list()) {
+      if (!rec.State.Running) {
+        if (rec.State.Status === 'restarting' || this.wantsRestartAfterDaemonStart(rec)) restarts.push(rec);
+        continue;
+      }
+      const dir = this.store.dir(rec.Id);
+      const sock = await connectControl(this.socketDir(rec.Id));
+      if (sock) {
+        sock.destroy();
+        const cgroup = createCgroupManager(rec.HostConfig.CgroupParent ? `${rec.HostConfig.CgroupParent}/${rec.Id}` : `/berth/${rec.Id}`);
+        this.watch(rec, cgroup);
+      } else {
+        const status = (await readExitStatus(dir)) ?? { exitCode: 255, signal: 0, finishedAt: new Date().toISOString() };
+        const cgroup = createCgroupManager(`/berth/${rec.Id}`);
+        await this.recordExit(rec, status, cgroup);
+        if (this.restartPolicyApplies(rec)) restarts.push(rec);
+      }
+    }
+    for (const rec of restarts) this.scheduleRestart(rec, 0);
+  }
+
+  private wantsRestartAfterDaemonStart(rec: ContainerRecord): boolean {
+    const name = rec.HostConfig.RestartPolicy?.Name;
+    return name === 'always' && !rec.StoppedByUser && rec.State.StartedAt !== ZERO_TIME;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    // Only when no monitor of ours is left: their sockets live in there.
+    await rmdir(this.socketRoot).catch(() => {});
+  }
+
+  private publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.opts.events.publish('container', action, rec.Id, {
+      image: rec.Config.Image ?? rec.Image,
+      name: rec.Name.slice(1),
+      ...(rec.Config.Labels ?? {}),
+      ...extra,
+    });
+  }
+
+  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    while (this.busy.has(id)) await this.busy.get(id)!.catch(() => {});
+    const p = fn();
+    this.busy.set(id, p);
+    try {
+      return await p;
+    } finally {
+      if (this.busy.get(id) === p) this.busy.delete(id);
+    }
+  }
+
+  // --- create --------------------------------------------------------------
+
+  async create(req: ContainerCreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (!req || typeof req !== 'object') throw invalidArgument('BERTH_CONTAINER_BAD_CONFIG', 'config cannot be empty in order to create a container');
+    if (!req.Image) throw invalidArgument('BERTH_CONTAINER_BAD_CONFIG', 'Config.Image: no image specified');
+    const hostConfig: HostConfig = req.HostConfig ?? {};
+    const network = hostConfig.NetworkMode || 'default';
+    if (!['default', 'none', 'host', 'bridge'].includes(network) && !network.startsWith('container:')) {
+      throw new BerthError('BERTH_CONTAINER_NETWORK', `network ${network} not found`, { status: 404 });
+    }
+    const restart = hostConfig.RestartPolicy?.Name ?? '';
+    if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(restart)) {
+      throw invalidArgument('BERTH_CONTAINER_BAD_RESTART', `invalid restart policy '${restart}'`);
+    }
+    if (hostConfig.AutoRemove && restart && restart !== 'no') {
+      throw conflict('BERTH_CONTAINER_BAD_RESTART', 'Conflicting options: AutoRemove and restart policy');
+    }
+    const image = await this.opts.images.imageForContainer(req.Image);
+    const id = this.store.newId();
+    const containerName = name ? validateName(name) : this.store.generateName();
+    const { HostConfig: _h, NetworkingConfig: _n, Platform: _p, ...userConfig } = req;
+    const config = mergeConfig(userConfig, image.config.config, id);
+    // Refuse what cannot start now rather than at start: no command, bad options.
+    containerArgs(config, undefined);
+    parseSecurityOpts(hostConfig.SecurityOpt);
+    containerCapabilities(hostConfig, allKernelCapabilities());
+    this.store.claimName(containerName, id);
+    const dir = this.store.dir(id);
+    try {
+      const snapshotKey = `container-${id}`;
+      await this.snapshotter.prepare(snapshotKey, image.chainId, { labels: { 'berth.container': id } });
+      const etc = await writeEtcFiles(dir, { hostname: config.Hostname!, ...(config.Domainname ? { domainname: config.Domainname } : {}), hostConfig });
+      const rec: ContainerRecord = {
+        Id: id,
+        Name: containerName,
+        Created: new Date().toISOString(),
+        Path: '',
+        Args: [],
+        Config: config,
+        HostConfig: { ...hostConfig, NetworkMode: network === 'default' ? 'none' : network, LogConfig: this.logConfig(hostConfig) },
+        Image: image.id,
+        State: initialState(),
+        RestartCount: 0,
+        SnapshotKey: snapshotKey,
+        MonitorPid: 0,
+        Platform: 'linux',
+        Driver: this.snapshotter.name === 'overlayfs' ? 'overlay2' : 'vfs',
+        LogPath: join(dir, `${id}-json.log`),
+        ResolvConfPath: etc.resolvConf,
+        HostnamePath: etc.hostname,
+        HostsPath: etc.hosts,
+      };
+      const args = containerArgs(config, undefined);
+      rec.Path = args[0]!;
+      rec.Args = args.slice(1);
+      await this.store.save(rec);
+      this.publish(rec, 'create');
+      return { Id: id, Warnings: [] };
+    } catch (err) {
+      this.store.releaseName(containerName);
+      await this.snapshotter.remove(`container-${id}`).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private logConfig(hc: HostConfig): { Type: string; Config: Record<string, string> } {
+    const type = hc.LogConfig?.Type || 'json-file';
+    if (type !== 'json-file' && type !== 'none') {
+      throw invalidArgument('BERTH_CONTAINER_BAD_LOG_DRIVER', `logging driver "${type}" is not supported (json-file, none)`);
+    }
+    const cfg = { ...(hc.LogConfig?.Config ?? {}) };
+    for (const k of Object.keys(cfg)) {
+      if (k !== 'max-size' && k !== 'max-file') throw invalidArgument('BERTH_CONTAINER_BAD_LOG_OPT', `unknown log opt '${k}' for json-file log driver`);
+    }
+    return { Type: type, Config: cfg };
+  }
+
+  private logSettings(rec: ContainerRecord): { path: string; maxSize: number; maxFiles: number } {
+    const cfg = rec.HostConfig.LogConfig?.Config ?? {};
+    return {
+      path: rec.LogPath,
+      maxSize: cfg['max-size'] ? parseSize(cfg['max-size']) : (this.opts.logMaxSize ?? 10 * 1024 * 1024),
+      maxFiles: cfg['max-file'] ? Math.max(1, Number(cfg['max-file'])) : (this.opts.logMaxFiles ?? 3),
+    };
+  }
+
+  // --- start ---------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const rec = this.store.get(ref);
+    await this.exclusive(rec.Id, () => this.startLocked(rec));
+  }
+
+  private async startLocked(rec: ContainerRecord): Promise<void> {
+    if (rec.State.Running) {
+      throw new BerthError('BERTH_CONTAINER_ALREADY_STARTED', 'container already started', { status: 304 });
+    }
+    if (rec.State.Status === 'removing' || rec.State.Dead) {
+      throw conflict('BERTH_CONTAINER_REMOVING', `container ${rec.Id} is marked for removal and cannot be started`);
+    }
+    const dir = this.store.dir(rec.Id);
+    const hc = rec.HostConfig;
+    const mounts = await this.snapshotter.mounts(rec.SnapshotKey);
+    const rootfs = await mountRootfs(dir, mounts);
+    try {
+      const imageConfig = (await this.opts.images.imageForContainer(rec.Image)).config.config;
+      const user = resolveUser(rootfs, rec.Config.User, (hc.GroupAdd ?? []).filter(Boolean));
+      const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? imageConfig?.Volumes);
+      const allCaps = allKernelCapabilities();
+      const caps = containerCapabilities(hc, allCaps);
+      const sec = parseSecurityOpts(hc.SecurityOpt);
+      const seccomp =
+        sec.seccomp === 'unconfined'
+          ? undefined
+          : sec.seccomp === 'default'
+            ? defaultSeccompProfile(caps)
+            : seccompFromDockerProfile(sec.seccomp.profileJson, { capabilities: caps });
+      let initPath: string | undefined;
+      if (hc.Init) {
+        if (!this.opts.initBinary) throw new BerthError('BERTH_CONTAINER_NO_INIT', '--init: berth-init is not installed');
+        resolved.oci.push({ destination: '/sbin/docker-init', type: 'bind', source: this.opts.initBinary, options: ['rbind', 'ro'] });
+        initPath = '/sbin/docker-init';
+      }
+      const spec = buildContainerSpec({
+        id: rec.Id,
+        rootfsPath: rootfs,
+        config: rec.Config,
+        hostConfig: hc,
+        image: undefined,
+        user,
+        etcFiles: { hostname: rec.HostnamePath, hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath },
+        userMounts: resolved.oci,
+        devices: [],
+        seccomp,
+        allCapabilities: allCaps,
+        cgroupV2: this.cgroupV2,
+        ...(initPath ? { initPath } : {}),
+      });
+      // The bundle's config.json, for `berth-runtime` and for people debugging.
+      await writeJsonAtomic(join(dir, 'config.json'), spec);
+      (rec as ContainerRecord & { MountPoints?: MountRecord[] }).MountPoints = resolved.records;
+      (rec as ContainerRecord & { AnonymousVolumes?: string[] }).AnonymousVolumes = resolved.anonymousVolumes;
+      // A previous run's status must not be mistaken for this one's.
+      await rm(join(dir, 'exit.json'), { force: true });
+      const attachers = this.pendingAttach.get(rec.Id) ?? [];
+      this.pendingAttach.delete(rec.Id);
+      const started = await startProcess({
+        dir,
+        socketDir: this.socketDir(rec.Id),
+        rootfsMounts: mounts,
+        spec,
+        openStdin: !!rec.Config.OpenStdin,
+        stdinOnce: !!rec.Config.StdinOnce,
+        log: this.logSettings(rec),
+        beforeStart: async (d) => {
+          await Promise.all(attachers.map((a) => a(d)));
+        },
+      });
+      rec.State = {
+        ...rec.State,
+        Status: 'running',
+        Running: true,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: started.pid,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: new Date().toISOString(),
+        FinishedAt: ZERO_TIME,
+      };
+      rec.MonitorPid = started.monitorPid;
+      rec.StoppedByUser = false;
+      await this.store.save(rec);
+      this.publish(rec, 'start');
+      this.watch(rec, started.cgroup);
+    } catch (err) {
+      await unmountRootfs(dir).catch(() => {});
+      rec.State.Error = (err as Error).message;
+      rec.State.ExitCode = startErrorExitCode(err);
+      await this.store.save(rec).catch(() => {});
+      throw err;
+    }
+  }
+
+  private watch(rec: ContainerRecord, cgroup: CgroupManager): void {
+    const dir = this.store.dir(rec.Id);
+    const exited = watchExit(dir, this.socketDir(rec.Id)).then((status) => this.onExit(rec.Id, status, cgroup));
+    this.live.set(rec.Id, { cgroup, exited });
+  }
+
+  private async onExit(id: string, status: ExitStatus, cgroup: CgroupManager): Promise<void> {
+    const rec = this.store.find(id);
+    this.live.delete(id);
+    if (!rec) return;
+    await this.recordExit(rec, status, cgroup);
+    this.publish(rec, 'die', { exitCode: String(rec.State.ExitCode) });
+    this.notify(rec.Id, ['not-running', 'next-exit'], rec.State.ExitCode);
+    if (rec.HostConfig.AutoRemove) {
+      await this.remove(rec.Id, { force: true, volumes: true }).catch(() => {});
+      return;
+    }
+    if (this.restartPolicyApplies(rec)) this.scheduleRestart(rec, rec.RestartCount);
+  }
+
+  private async recordExit(rec: ContainerRecord, status: ExitStatus, cgroup: CgroupManager): Promise<void> {
+    let oom = false;
+    try {
+      oom = (await cgroup.oomKillCount()) > 0;
+    } catch {
+      /* the group may already be gone */
+    }
+    await cgroup.destroy({ kill: true }).catch(() => {});
+    await unmountRootfs(this.store.dir(rec.Id)).catch(() => {});
+    rec.State = {
+      ...rec.State,
+      Status: 'exited',
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: oom,
+      Pid: 0,
+      ExitCode: status.exitCode,
+      FinishedAt: status.finishedAt,
+    };
+    rec.MonitorPid = 0;
+    await this.store.save(rec);
+  }
+
+  private restartPolicyApplies(rec: ContainerRecord): boolean {
+    if (this.closing || rec.StoppedByUser) return false;
+    const policy = rec.HostConfig.RestartPolicy;
+    switch (policy?.Name) {
+      case 'always':
+      case 'unless-stopped':
+        return true;
+      case 'on-failure':
+        return rec.State.ExitCode !== 0 && (!policy.MaximumRetryCount || rec.RestartCount < policy.MaximumRetryCount);
+      default:
+        return false;
+    }
+  }
+
+  /** Docker's back-off: 100 ms doubling per consecutive restart, at most a minute. */
+  private scheduleRestart(rec: ContainerRecord, attempt: number): void {
+    const delay = attempt === 0 ? 0 : Math.min(100 * 2 ** Math.min(attempt, 10), 60_000);
+    rec.State = { ...rec.State, Status: 'restarting', Restarting: true };
+    void this.store.save(rec);
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(rec.Id);
+      const current = this.store.find(rec.Id);
+      if (!current || current.StoppedByUser || this.closing) return;
+      current.RestartCount++;
+      this.start(current.Id).catch(() => {
+        if (this.restartPolicyApplies(current)) this.scheduleRestart(current, current.RestartCount);
+      });
+    }, delay);
+    timer.unref();
+    this.restartTimers.set(rec.Id, timer);
+  }
+
+  private cancelRestart(rec: ContainerRecord): void {
+    const t = this.restartTimers.get(rec.Id);
+    if (t) clearTimeout(t);
+    this.restartTimers.delete(rec.Id);
+    if (rec.State.Restarting) rec.State = { ...rec.State, Status: 'exited', Restarting: false };
+  }
+
+  private notify(id: string, conditions: WaitCondition[], code: number): void {
+    const list = this.waiters.get(id);
+    if (!list) return;
+    const keep: Waiter[] = [];
+    for (const w of list) {
+      if (conditions.includes(w.condition)) w.resolve({ StatusCode: code });
+      else keep.push(w);
+    }
+    if (keep.length) this.waiters.set(id, keep);
+    else this.waiters.delete(id);
+  }
+
+  // --- stop, kill, restart, pause ------------------------------------------
+
+  async kill(ref: string, signal?: string | number): Promise<void> {
+    const rec = this.store.get(ref);
+    if (!rec.State.Running) {
+      throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
+    }
+    const sig = parseSignal(signal, 'SIGKILL');
+    if (sig === osConstants.signals.SIGKILL || sig === osConstants.signals.SIGTERM) {
+      rec.StoppedByUser = true;
+      await this.store.save(rec);
+    }
+    if (rec.State.Paused && sig === osConstants.signals.SIGKILL) await this.live.get(rec.Id)?.cgroup.thaw().catch(() => {});
+    try {
+      process.kill(rec.State.Pid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+    this.publish(rec, 'kill', { signal: String(sig) });
+  }
+
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<'stopped' | 'not-running'> {
+    const rec = this.store.get(ref);
+    this.cancelRestart(rec);
+    if (!rec.State.Running) {
+      rec.StoppedByUser = true;
+      await this.store.save(rec);
+      return 'not-running';
+    }
+    const live = this.live.get(rec.Id);
+    rec.StoppedByUser = true;
+    await this.store.save(rec);
+    const sig = parseSignal(opts.signal || rec.Config.StopSignal, 'SIGTERM');
+    const timeout = opts.timeout ?? rec.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
+    if (rec.State.Paused) await live?.cgroup.thaw().catch(() => {});
+    const signalPid = (s: number) => {
+      try {
+        process.kill(rec.State.Pid, s);
+      } catch {
+        /* already gone */
+      }
+    };
+    if (timeout !== 0) signalPid(sig);
+    const exited = live?.exited ?? Promise.resolve();
+    const inTime = timeout < 0 ? await exited.then(() => true) : await raceTimeout(exited, timeout * 1000);
+    if (!inTime) {
+      signalPid(osConstants.signals.SIGKILL);
+      await exited;
+    }
+    this.publish(rec, 'stop');
+    return 'stopped';
+  }
+
+  async restart(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const rec = this.store.get(ref);
+    await this.stop(rec.Id, opts);
+    await this.start(rec.Id);
+    this.publish(rec, 'restart');
+  }
+
+  async pause(ref: string): Promise<void> {
+    const rec = this.store.get(ref);
+    if (!rec.State.Running) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict('BERTH_CONTAINER_PAUSED', `Container ${rec.Id} is already paused`);
+    await this.live.get(rec.Id)!.cgroup.freeze();
+    rec.State = { ...rec.State, Status: 'paused', Paused: true };
+    await this.store.save(rec);
+    this.publish(rec, 'pause');
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.store.get(ref);
+    if (!rec.State.Paused) throw conflict('BERTH_CONTAINER_NOT_PAUSED', `Container ${rec.Id} is not paused`);
+    await this.live.get(rec.Id)!.cgroup.thaw();
+    rec.State = { ...rec.State, Status: 'running', Paused: false };
+    await this.store.save(rec);
+    this.publish(rec, 'unpause');
+  }
+
+  // --- wait, remove, rename ------------------------------------------------
+
+  wait(ref: string, condition: WaitCondition = 'not-running'): Promise<{ StatusCode: number }> {
+    const rec = this.store.get(ref);
+    if (!['not-running', 'next-exit', 'removed'].includes(condition)) {
+      throw invalidArgument('BERTH_CONTAINER_BAD_CONDITION', `invalid condition: "${condition}"`);
+    }
+    if (condition === 'not-running' && !rec.State.Running && !rec.State.Restarting) {
+      return Promise.resolve({ StatusCode: rec.State.ExitCode });
+    }
+    return new Promise((resolve) => {
+      const list = this.waiters.get(rec.Id) ?? [];
+      list.push({ condition, resolve });
+      this.waiters.set(rec.Id, list);
+    });
+  }
+
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const rec = this.store.get(ref);
+    if (rec.State.Running && !opts.force) {
+      throw conflict(
+        'BERTH_CONTAINER_RUNNING',
+        `cannot remove container "${rec.Name}": container is running: stop the container before removing or force remove`,
+      );
+    }
+    await this.exclusive(rec.Id, async () => {
+      this.cancelRestart(rec);
+      rec.StoppedByUser = true;
+      if (rec.State.Running) {
+        const live = this.live.get(rec.Id);
+        if (rec.State.Paused) await live?.cgroup.thaw().catch(() => {});
+        try {
+          process.kill(rec.State.Pid, osConstants.signals.SIGKILL);
+        } catch {
+          /* gone */
+        }
+        await live?.exited;
+      }
+      rec.State = { ...rec.State, Status: 'removing' };
+      const dir = this.store.dir(rec.Id);
+      await unmountRootfs(dir).catch(() => {});
+      await this.snapshotter.remove(rec.SnapshotKey).catch((err: unknown) => {
+        if ((err as BerthError).code !== 'BERTH_SNAPSHOT_NOT_FOUND') throw err;
+      });
+      if (opts.volumes) {
+        for (const name of (rec as ContainerRecord & { AnonymousVolumes?: string[] }).AnonymousVolumes ?? []) {
+          await rm(join(volumeDataDir(this.opts.dataRoot, name), '..'), { recursive: true, force: true });
+        }
+      }
+      await this.store.delete(rec.Id);
+    });
+    this.publish(rec, 'destroy');
+    this.notify(rec.Id, ['not-running', 'next-exit', 'removed'], rec.State.ExitCode);
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const rec = this.store.get(ref);
+    const name = validateName(newName);
+    if (name === rec.Name) throw conflict('BERTH_CONTAINER_NAME_IN_USE', `Renaming a container with the same name as its current name`);
+    this.store.claimName(name, rec.Id);
+    const old = rec.Name;
+    rec.Name = name;
+    this.store.releaseName(old);
+    await this.store.save(rec);
+    this.publish(rec, 'rename', { oldName: old });
+  }
+
+  // --- queries -------------------------------------------------------------
+
+  list(opts: ListOptions = {}): ContainerRecord[] {
+    const filters = opts.filters ?? {};
+    for (const key of Object.keys(filters)) {
+      if (!['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since'].includes(key)) {
+        throw invalidArgument('BERTH_CONTAINER_BAD_FILTER', `invalid filter '${key}'`);
+      }
+    }
+    let out = this.store.list().sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
+    const hasStatusFilter = !!filters.status?.length || !!filters.exited?.length;
+    if (!opts.all && !hasStatusFilter) out = out.filter((c) => c.State.Running || c.State.Restarting);
+    const any = (key: string, pred: (v: string) => boolean) => !filters[key]?.length || filters[key]!.some(pred);
+    out = out.filter(
+      (c) =>
+        any('status', (s) => c.State.Status === s) &&
+        any('name', (n) => new RegExp(n).test(c.Name.slice(1))) &&
+        any('id', (i) => c.Id.startsWith(i)) &&
+        any('exited', (e) => !c.State.Running && c.State.Status === 'exited' && c.State.ExitCode === Number(e)) &&
+        any('ancestor', (a) => c.Config.Image === a || c.Image === a || c.Image.slice(7).startsWith(a) || this.imageMatches(c.Image, a)) &&
+        (filters.label ?? []).every((l) => {
+          const eq = l.indexOf('=');
+          const k = eq < 0 ? l : l.slice(0, eq);
+          const labels = c.Config.Labels ?? {};
+          return eq < 0 ? k in labels : labels[k] === l.slice(eq + 1);
+        }),
+    );
+    for (const [key, cmp] of [['before', -1], ['since', 1]] as const) {
+      for (const ref of filters[key] ?? []) {
+        const pivot = this.store.get(ref);
+        out = out.filter((c) => (cmp < 0 ? c.Created < pivot.Created : c.Created > pivot.Created));
+      }
+    }
+    if (opts.limit && opts.limit > 0) out = out.slice(0, opts.limit);
+    return out;
+  }
+
+  private imageMatches(imageId: string, ref: string): boolean {
+    try {
+      return this.opts.images.images.resolve(ref).id === imageId;
+    } catch {
+      return false;
+    }
+  }
+
+  get(ref: string): ContainerRecord {
+    return this.store.get(ref);
+  }
+
+  dir(id: string): string {
+    return this.store.dir(id);
+  }
+
+  /** The host directory where the container's filesystem is visible (mounting it if stopped). */
+  async rootfs(ref: string): Promise<{ path: string; release: () => Promise<void> }> {
+    const rec = this.store.get(ref);
+    if (rec.State.Running) return { path: `/proc/${rec.State.Pid}/root`, release: async () => {} };
+    const dir = this.store.dir(rec.Id);
+    const path = await mountRootfs(dir, await this.snapshotter.mounts(rec.SnapshotKey));
+    return { path: rootfsDir(dir) === path ? path : path, release: () => unmountRootfs(dir) };
+  }
+
+  cgroupOf(ref: string): CgroupManager | undefined {
+    return this.live.get(this.store.get(ref).Id)?.cgroup;
+  }
+
+  logs(ref: string, opts: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal }): AsyncGenerator<LogEntry> {
+    const rec = this.store.get(ref);
+    if (rec.HostConfig.LogConfig?.Type === 'none') {
+      throw invalidArgument('BERTH_CONTAINER_NO_LOGS', 'configured logging driver does not support reading');
+    }
+    const live = this.live.get(rec.Id);
+    const settings = this.logSettings(rec);
+    return readLogs({
+      path: settings.path,
+      maxFiles: settings.maxFiles,
+      ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+      ...(opts.since !== undefined ? { since: opts.since } : {}),
+      ...(opts.until !== undefined ? { until: opts.until } : {}),
+      follow: !!opts.follow && !!live,
+      ...(live ? { exited: live.exited } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  /**
+   * Attach to the container's stdio: output in Docker's multiplexed framing,
+   * writes go to stdin. For a created container the socket connects when it
+   * starts, so no output is missed (`docker run` attaches before starting).
+   */
+  attach(ref: string): Promise<Socket> {
+    const rec = this.store.get(ref);
+    if (rec.State.Running) return attachMonitor(this.socketDir(rec.Id));
+    return new Promise((resolve, reject) => {
+      const list = this.pendingAttach.get(rec.Id) ?? [];
+      list.push(async (dir) => {
+        try {
+          resolve(await attachMonitor(dir));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      this.pendingAttach.set(rec.Id, list);
+    });
+  }
+
+  async resize(ref: string, height: number, width: number): Promise<void> {
+    const rec = this.store.get(ref);
+    if (!rec.State.Running) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
+    if (!rec.Config.Tty) return;
+    await resizeTty(this.socketDir(rec.Id), height, width);
+  }
+
+  async closeStdin(ref: string): Promise<void> {
+    const rec = this.store.get(ref);
+    if (rec.State.Running) await closeStdin(this.socketDir(rec.Id)).catch(() => {});
+  }
+
+  async prune(filters: Record<string, string[]> = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let space = 0;
+    const candidates = this.list({ all: true, filters: Object.fromEntries(Object.entries(filters).filter(([k]) => k === 'label')) });
+    for (const c of candidates) {
+      if (c.State.Running || c.State.Restarting) continue;
+      space += await this.snapshotter.usage(c.SnapshotKey).then((u) => u.size).catch(() => 0);
+      await this.remove(c.Id, {});
+      deleted.push(c.Id);
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: space };
+  }
+}
+
+function raceTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    p.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+/** "10m", "1g", "512k", "1024" → bytes (Docker's units for log max-size). */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw invalidArgument('BERTH_CONTAINER_BAD_LOG_OPT', `invalid size: '${s}'`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** The exit code Docker records for a start that failed: 127 not found, 126 not executable, else 128. */
+function startErrorExitCode(err: unknown): number {
+  const msg = (err as Error).message ?? '';
+  if ((err as BerthError).code === 'BERTH_RUNTIME_EXEC_NOT_FOUND' || /not found|no such file/i.test(msg)) return 127;
+  if (/permission denied|not executable/i.test(msg)) return 126;
+  return 128;
+}
