@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { startDockerRegistry } from '../../helpers/peers/docker-registry.ts';
 import type { DockerRegistry } from '../../helpers/peers/docker-registry.ts';
@@ -15,6 +15,7 @@ import { openContentStore } from '../../../src/content/local.ts';
 import { pullImage } from '../../../src/distribution/pull.ts';
 import { pushImage } from '../../../src/distribution/push.ts';
 import { RegistryClient } from '../../../src/distribution/client.ts';
+import { login, logout } from '../../../src/distribution/login.ts';
 import type { ProgressEvent } from '../../../src/common/progress.ts';
 import type { Descriptor } from '../../../src/oci/image-spec.ts';
 import { makeTestImage, storeWithImage, sha } from './fixtures.ts';
@@ -171,6 +172,14 @@ describe('registry client against docker-registry', () => {
     assert.equal(copy.code, 0, copy.stderr);
     const blobs = await readdir(join(layout, 'blobs', 'sha256'));
     for (const digest of oci.blobs.keys()) assert.ok(blobs.includes(digest.slice(7)), `skopeo copied ${digest}`);
+  });
+
+  test('login to a registry without auth succeeds and stores the entry; logout removes it', async () => {
+    const cfg = join(dir, 'noauth-docker', 'config.json');
+    const res = await login({ registry: registry.host, username: 'anyone', password: 'pw', configPath: cfg });
+    assert.equal(res.status, 'Login Succeeded');
+    assert.equal(JSON.parse(await readFile(cfg, 'utf8')).auths[registry.host].auth, Buffer.from('anyone:pw').toString('base64'));
+    assert.equal((await logout({ registry: registry.host, configPath: cfg })).removed, true);
   });
 
   test('pulling a tag that does not exist is a clear 404', async () => {

@@ -65,6 +65,12 @@ describe('docker config.json credentials', async () => {
     assert.equal(await eraseCredentials('reg:1', path), false);
   });
 
+  test('logging out of a registry never logged in to creates no file', async () => {
+    const path = join(dir, 'never', 'config.json');
+    assert.equal(await eraseCredentials('reg:9', path), false);
+    await assert.rejects(stat(path), { code: 'ENOENT' });
+  });
+
   test('a credential helper name that is not a plain suffix is refused (no path tricks)', async () => {
     const path = join(dir, 'evil.json');
     await writeFile(path, JSON.stringify({ credHelpers: { 'reg:1': '../../bin/sh' } }));
