@@ -15,7 +15,7 @@ import type { ContainerConfig as ImageRunConfig } from '../oci/image-spec.ts';
 import type { ImageService } from '../image/service.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import { BerthError, conflict, invalidArgument } from '../common/errors.ts';
-import type { EventBus } from '../common/events.ts';
+import type { EventHub } from '../api/events.ts';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
 import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRecord } from './store.ts';
 import { buildContainerSpec, containerArgs } from './oci-spec.ts';
@@ -33,7 +33,7 @@ import { containerCapabilities, parseSecurityOpts } from './oci-spec.ts';
 export interface ContainerServiceOptions {
   dataRoot: string;
   images: ImageService;
-  events: EventBus;
+  events: Pick<EventHub, 'emit'>;
   /** Log rotation defaults (Docker's json-file grows unbounded; berth's does not). */
   logMaxSize?: number;
   logMaxFiles?: number;
@@ -184,7 +184,7 @@ export class ContainerService {
   }
 
   private publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
-    this.opts.events.publish('container', action, rec.Id, {
+    this.opts.events.emit('container', action, rec.Id, {
       image: rec.Config.Image ?? rec.Image,
       name: rec.Name.slice(1),
       ...(rec.Config.Labels ?? {}),

@@ -7,13 +7,13 @@ import { makeBusyboxTar } from '../../helpers/busybox.ts';
 import { ImageService } from '../../../src/image/service.ts';
 import { importRootfs } from '../../../src/image/archive/index.ts';
 import { ContainerService } from '../../../src/container/service.ts';
-import { EventBus } from '../../../src/common/events.ts';
+import { EventHub } from '../../../src/api/events.ts';
 import { isBerthError } from '../../../src/common/errors.ts';
 
 let root: string;
 let images: ImageService;
 let containers: ContainerService;
-const events = new EventBus();
+const events = new EventHub();
 
 async function run(cmd: string[], extra: Record<string, unknown> = {}) {
   const { Id } = await containers.create({ Image: 'busybox', Cmd: cmd, ...extra });
