@@ -39,6 +39,8 @@ export interface StartDaemonOptions {
   timeoutMs?: number;
   /** Reuse an existing data root (restart tests); otherwise a fresh temp one. */
   dataRoot?: string;
+  /** Listen here instead of <temp dir>/berth.sock (restart tests that need the same socket). */
+  socketPath?: string;
 }
 
 export function pingSocket(socketPath: string): Promise<boolean> {
@@ -59,7 +61,7 @@ export function pingSocket(socketPath: string): Promise<boolean> {
 export async function startDaemon(options: StartDaemonOptions = {}): Promise<TestDaemon> {
   const dir = await makeTempDir('berthd-test-');
   const dataRoot = options.dataRoot ?? join(dir, 'root');
-  const socketPath = join(dir, 'berth.sock');
+  const socketPath = options.socketPath ?? join(dir, 'berth.sock');
   let output = '';
   const child = spawn(
     NODE,

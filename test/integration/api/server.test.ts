@@ -178,6 +178,33 @@ describe('berthd Engine API server', () => {
   });
 });
 
+describe('kill -9', () => {
+  test('a berthd killed with SIGKILL leaves a stale lock and socket; the next one takes both over', async () => {
+    const first = await startDaemon();
+    const keep = await makeTempDir('berthd-restart-');
+    try {
+      const socketPath = join(keep, 'same.sock');
+      const again = await startDaemon({ dataRoot: first.dataRoot, socketPath }).catch((e: Error) => e);
+      assert.ok(again instanceof Error, 'a second daemon on a live data root must not start');
+      process.kill(first.pid, 'SIGKILL');
+      await new Promise<void>((r) => first.process.once('exit', () => r()));
+      // Lock and pid file are left behind by the killed daemon.
+      await access(join(first.dataRoot, 'run/berthd.lock'));
+      const second = await startDaemon({ dataRoot: first.dataRoot, socketPath: first.socketPath });
+      try {
+        assert.equal((await call(first.socketPath, 'GET', '/_ping')).body, 'OK');
+        const pid = Number((await (await import('node:fs/promises')).readFile(join(first.dataRoot, 'run/berthd.pid'), 'utf8')).trim());
+        assert.equal(pid, second.pid);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+      await removeTempDir(keep);
+    }
+  });
+});
+
 describe('SIGTERM', () => {
   test('berthd removes its socket, pid and lock files when stopped', async () => {
     const d = await startDaemon();
