@@ -174,6 +174,23 @@ describe('registry client against docker-registry', () => {
     for (const digest of oci.blobs.keys()) assert.ok(blobs.includes(digest.slice(7)), `skopeo copied ${digest}`);
   });
 
+  test('a partial download left in ingest is resumed with Range and completed byte-identical', async () => {
+    const src = await storeWithImage(join(dir, 'src-resume'), image);
+    await pushImage({ reference: `${registry.host}/berth/resume:1`, store: src, manifestDescriptor: image.manifestDescriptor, configPath });
+    const dst = await openContentStore(join(dir, 'dst-resume'));
+    // What an interrupted earlier pull leaves behind: the first bytes of a layer under its pull ref.
+    const layer = image.manifest.layers[1]!;
+    const partial = await dst.ingest(`pull:${layer.digest}`);
+    await partial.write(image.blobs.get(layer.digest)!.subarray(0, 100_000));
+    await partial.close();
+    const events: ProgressEvent[] = [];
+    await pullImage({ reference: `${registry.host}/berth/resume:1`, store: dst, configPath, progress: (e) => events.push(e) });
+    assert.ok((await dst.readBytes(layer.digest)).equals(image.blobs.get(layer.digest)!));
+    const first = events.find((e) => e.id === layer.digest.slice(7, 19) && e.status === 'Downloading');
+    assert.ok(first && first.current! > 100_000, 'progress starts past the resumed part');
+    assert.deepEqual(await dst.listIngests(), []);
+  });
+
   test('login to a registry without auth succeeds and stores the entry; logout removes it', async () => {
     const cfg = join(dir, 'noauth-docker', 'config.json');
     const res = await login({ registry: registry.host, username: 'anyone', password: 'pw', configPath: cfg });
