@@ -1,7 +1,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile, readFile, stat } from 'node:fs/promises';
+import { writeFile, readFile, stat, mkdir, chmod } from 'node:fs/promises';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { dockerConfigPath, lookupCredentials, storeCredentials, eraseCredentials, readDockerConfig } from '../../../src/distribution/credentials.ts';
 
@@ -69,6 +69,27 @@ describe('docker config.json credentials', async () => {
     const path = join(dir, 'never', 'config.json');
     assert.equal(await eraseCredentials('reg:9', path), false);
     await assert.rejects(stat(path), { code: 'ENOENT' });
+  });
+
+  test('credHelpers picks a helper per registry; other registries still use auths', async (t) => {
+    const bin = join(dir, 'bin');
+    await mkdir(bin, { recursive: true });
+    // A helper that knows one server and answers docker's "not found" for the rest.
+    await writeFile(
+      join(bin, 'docker-credential-unit'),
+      `#!/bin/sh\nurl=$(cat)\nif [ "$1" = get ] && [ "$url" = "helped.example" ]; then echo '{"ServerURL":"helped.example","Username":"<token>","Secret":"id-tok"}'; exit 0; fi\necho "credentials not found in native keychain"; exit 1\n`,
+    );
+    await chmod(join(bin, 'docker-credential-unit'), 0o755);
+    const oldPath = process.env.PATH;
+    process.env.PATH = `${bin}:${oldPath}`;
+    t.after(() => {
+      process.env.PATH = oldPath;
+    });
+    const path = join(dir, 'helpers.json');
+    await writeFile(path, JSON.stringify({ credHelpers: { 'helped.example': 'unit', 'empty.example': 'unit' }, auths: { 'plain.example': { auth: b64('p:q') } } }));
+    assert.deepEqual(await lookupCredentials('helped.example', path), { identityToken: 'id-tok' });
+    assert.equal(await lookupCredentials('empty.example', path), undefined);
+    assert.deepEqual(await lookupCredentials('plain.example', path), { username: 'p', password: 'q' });
   });
 
   test('a credential helper name that is not a plain suffix is refused (no path tricks)', async () => {
