@@ -112,6 +112,7 @@ const MAX_INFLIGHT = 4;
 /** Unpack a layer stream into options.target. On error the target is left for the caller to discard. */
 export async function unpackLayer(source: Readable, options: UnpackOptions): Promise<UnpackResult> {
   const u = new Unpacker(options);
+  await u.start();
   const { compression, stream } = await decompressStream(source, options.mediaType ? { mediaType: options.mediaType } : {});
   const hash = createHash('sha256');
   let size = 0;
@@ -169,8 +170,11 @@ class Unpacker {
     this.target = options.target;
     this.mode = options.whiteouts;
     this.layer = options.layer ?? options.target;
-    // An overlay layer dir starts empty (the snapshotter just made it).
-    if (this.mode === 'overlay') this.freshDirs.add('');
+  }
+
+  /** A target that starts empty (an overlay layer dir the snapshotter just made) needs no lstat for what it does not hold yet. */
+  async start(): Promise<void> {
+    if ((await readdir(this.target)).length === 0) this.freshDirs.add('');
   }
 
   /** lstat, skipped when the path cannot exist: its parent is a dir this unpack made and nothing was put there. */

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, lstat, readlink, readFile, readdir, writeFile, stat } from 'node:fs/promises';
+import { mkdir, lstat, readlink, readFile, readdir, writeFile, stat, symlink } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { zstdCompressSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -288,6 +288,19 @@ describe('applyLayer: path escapes are refused and nothing is written outside', 
     await refused([{ name: 'etc/passwd', body: 'pwned' }], 'BERTH_SNAPSHOT_UNSAFE_PATH', 'delete', dir);
     await refused([{ name: 'etc/.wh.x' }], 'BERTH_SNAPSHOT_UNSAFE_PATH', 'delete', dir);
   });
+
+  for (const mode of ['delete', 'overlay'] as const) {
+    test(`[${mode}] a target that already holds a symlink is not written through`, async () => {
+      const dir = await freshDir('planted');
+      await symlink(sentinel, join(dir, 'etc'));
+      await refused([{ name: 'etc/passwd', body: 'pwned' }], 'BERTH_SNAPSHOT_UNSAFE_PATH', mode, dir);
+      await refused([{ name: 'etc/sub/', type: 'directory' }], 'BERTH_SNAPSHOT_UNSAFE_PATH', mode, dir);
+      // an entry at the symlink itself replaces it
+      await applyLayer(streamOf(await makeTar([{ name: 'etc', body: 'file now' }])), { target: dir, whiteouts: mode });
+      assert.equal(await readFile(join(dir, 'etc'), 'utf8'), 'file now');
+      await assertOutsideUntouched();
+    });
+  }
 
   test('[overlay] symlink in a lower layer, then a file through it in the next layer', async () => {
     const lower = await freshDir('ovlower');
