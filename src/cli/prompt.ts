@@ -1,24 +1,49 @@
 /** Reading answers from the user (login, prune confirmation). */
 
+/** Read one line from a terminal without echoing it (passwords). Ctrl-C aborts, backspace edits. */
+function readHidden(stdin: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const wasRaw = stdin.isRaw;
+    stdin.setRawMode(true);
+    stdin.resume();
+    let value = '';
+    const done = (err?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(wasRaw);
+      stdin.pause();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return done();
+        if (ch === '\u0003') return done(new Error('interrupted'));
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
 export async function readLine(stdin: NodeJS.ReadStream, stdout: NodeJS.WriteStream, question: string, muted = false): Promise<string> {
   stdout.write(question);
+  if (muted && stdin.isTTY) {
+    try {
+      return await readHidden(stdin);
+    } finally {
+      stdout.write('\n');
+    }
+  }
   // readline is loaded only when a command asks the user something.
   const rl = process.getBuiltinModule('node:readline').createInterface({ input: stdin, terminal: false });
-  const wasRaw = stdin.isTTY ? stdin.isRaw : false;
-  // Hide a typed password: no echo while reading on a terminal.
-  if (muted && stdin.isTTY) stdin.setRawMode(false);
   try {
-    const line = await new Promise<string>((resolve) => {
+    return await new Promise<string>((resolve) => {
       rl.once('line', resolve);
       rl.once('close', () => resolve(''));
     });
-    return line;
   } finally {
     rl.close();
-    if (muted && stdin.isTTY) {
-      stdin.setRawMode(wasRaw);
-      stdout.write('\n');
-    }
   }
 }
 

@@ -161,6 +161,10 @@ describe('berth CLI against berthd', () => {
     await berth(['import', '-c', 'ENV X=2', join(work, 'busybox.tar'), 'cli/dangle:1']);
     const before = await berth(['images', '-q', '--filter', 'dangling=true']);
     assert.ok(before.stdout.trim().length > 0, 'a dangling image exists');
+    const no = await berth(['image', 'prune'], 'n\n');
+    assert.equal(no.code, 0);
+    assert.equal(no.stdout, 'WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] ');
+    assert.equal((await berth(['images', '-q', '--filter', 'dangling=true'])).stdout, before.stdout, 'answering no removes nothing');
     const p = await berth(['image', 'prune', '-f']);
     assert.equal(p.code, 0, p.stderr);
     assert.match(p.stdout, /^Deleted Images:\ndeleted: sha256:[0-9a-f]{64}\n/);
