@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
-import { rm, rmdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import type { ContainerCreateRequest, ContainerConfig, HostConfig } from '../api/container-types.ts';
 import type { ContainerConfig as ImageRunConfig } from '../oci/image-spec.ts';
@@ -22,7 +22,12 @@ import { buildContainerSpec, containerArgs } from './oci-spec.ts';
 import { resolveMounts, volumeDataDir, type MountRecord } from './mounts.ts';
 import { resolveUser } from './user.ts';
 import { writeEtcFiles } from './etc-files.ts';
-import { startProcess, unmountRootfs, mountRootfs, rootfsDir } from './runner.ts';
+import { startProcess, unmountRootfs, mountRootfs, rootfsDir, driveLauncher } from './runner.ts';
+import { computePlan } from '../runtime/plan.ts';
+import { launcherPath } from '../runtime/launcher.ts';
+import { spawnMonitor } from './monitor.ts';
+import type { Spec, Process } from '../oci/runtime-spec.ts';
+import { randomBytes } from 'node:crypto';
 import { watchExit, connectControl, readExitStatus, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
 import { readLogs, type LogEntry } from './logs.ts';
 import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
@@ -55,6 +60,33 @@ interface Live {
 }
 
 type Waiter = { condition: WaitCondition; resolve: (r: { StatusCode: number }) => void };
+
+/** What `docker exec` asks for (POST /containers/{id}/exec). */
+export interface ExecConfig {
+  Cmd: string[];
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Privileged?: boolean;
+  DetachKeys?: string;
+  ConsoleSize?: [number, number] | null;
+}
+
+/** An exec instance, as GET /exec/{id}/json reports it (kept in memory, as Docker does). */
+export interface ExecRecord {
+  ID: string;
+  ContainerID: string;
+  Config: ExecConfig;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  /** Set once started: resolves when the process has exited. */
+  exited?: Promise<void>;
+}
 
 const DEFAULT_STOP_TIMEOUT = 10;
 
@@ -118,6 +150,7 @@ export class ContainerService {
   /** Containers with a start, stop or removal in progress (one at a time each). */
   private readonly busy = new Map<string, Promise<unknown>>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly execs = new Map<string, ExecRecord>();
   private closing = false;
   /** /run/berth/m/<hash of the data root>: short, per engine, gone at reboot like the monitors. */
   private readonly socketRoot: string;
@@ -614,6 +647,7 @@ export class ContainerService {
         }
       }
       await this.store.delete(rec.Id);
+      for (const [execId, ex] of this.execs) if (ex.ContainerID === rec.Id) this.execs.delete(execId);
     });
     this.publish(rec, 'destroy');
     this.notify(rec.Id, ['not-running', 'next-exit', 'removed'], rec.State.ExitCode);
@@ -747,6 +781,112 @@ export class ContainerService {
   async closeStdin(ref: string): Promise<void> {
     const rec = this.store.get(ref);
     if (rec.State.Running) await closeStdin(this.socketDir(rec.Id)).catch(() => {});
+  }
+
+  // --- exec ----------------------------------------------------------------
+
+  createExec(ref: string, config: ExecConfig): string {
+    const rec = this.store.get(ref);
+    if (!rec.State.Running) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict('BERTH_CONTAINER_PAUSED', `Container ${rec.Id} is paused, unpause the container before exec`);
+    if (!Array.isArray(config?.Cmd) || config.Cmd.length === 0) throw invalidArgument('BERTH_EXEC_NO_COMMAND', 'No exec command specified');
+    const id = randomBytes(32).toString('hex');
+    this.execs.set(id, { ID: id, ContainerID: rec.Id, Config: config, Running: false, ExitCode: null, Pid: 0 });
+    return id;
+  }
+
+  getExec(id: string): ExecRecord {
+    const e = this.execs.get(id);
+    if (!e) throw new BerthError('BERTH_EXEC_NOT_FOUND', `No such exec instance: ${id}`, { status: 404 });
+    return e;
+  }
+
+  /**
+   * Start an exec: the process joins the container's namespaces and cgroups
+   * under a monitor of its own (no log: output goes to the attached client).
+   * Returns the attach socket (Docker-multiplexed output, writes → stdin),
+   * connected before the process starts so no output is lost.
+   */
+  async startExec(id: string, opts: { detach?: boolean } = {}): Promise<Socket | undefined> {
+    const ex = this.getExec(id);
+    if (ex.Running || ex.ExitCode !== null) throw conflict('BERTH_EXEC_STARTED', `Error: Exec command ${id} has already run`);
+    const rec = this.store.get(ex.ContainerID);
+    const live = this.live.get(rec.Id);
+    if (!rec.State.Running || !live) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
+    const dir = join(this.store.dir(rec.Id), 'exec', id);
+    const sockets = this.socketDir(id);
+    await mkdir(dir, { recursive: true });
+    await mkdir(sockets, { recursive: true, mode: 0o700 });
+    const spec = JSON.parse(await readFile(join(this.store.dir(rec.Id), 'config.json'), 'utf8')) as Spec;
+    const base = spec.process!;
+    const rootfs = `/proc/${rec.State.Pid}/root`;
+    const cfg = ex.Config;
+    const user = cfg.User ? resolveUser(rootfs, cfg.User) : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
+    const caps = cfg.Privileged ? allKernelCapabilities() : (base.capabilities?.bounding ?? []);
+    const env = new Map<string, string>();
+    for (const e of [...(base.env ?? []), ...(cfg.Env ?? [])]) {
+      const eq = e.indexOf('=');
+      env.set(eq < 0 ? e : e.slice(0, eq), e);
+    }
+    if (cfg.Tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
+    const proc: Process = {
+      terminal: !!cfg.Tty,
+      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) },
+      args: cfg.Cmd,
+      env: [...env.values()],
+      cwd: cfg.WorkingDir || base.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: !!base.noNewPrivileges,
+      ...(cfg.ConsoleSize && cfg.ConsoleSize[0] > 0 ? { consoleSize: { height: cfg.ConsoleSize[0], width: cfg.ConsoleSize[1] } } : {}),
+    };
+    const execSpec: Spec = cfg.Privileged && spec.linux ? { ...spec, linux: { ...spec.linux, seccomp: undefined } } : spec;
+    const plan = computePlan({
+      spec: execSpec,
+      rootfs,
+      bundle: this.store.dir(rec.Id),
+      process: proc,
+      joinPid: rec.State.Pid,
+      detach: true,
+      cgroupProcs: live.cgroup.procsFiles(),
+      ...(cfg.Tty ? { consoleSocket: join(sockets, 'console.sock') } : {}),
+    });
+    const pending = await spawnMonitor({
+      dir,
+      socketDir: sockets,
+      stdin: !!cfg.AttachStdin,
+      stdinOnce: !!cfg.AttachStdin,
+      tty: !!cfg.Tty,
+      launcherChannel: true,
+      command: [launcherPath(), '3'],
+    });
+    let client: Socket | undefined;
+    try {
+      if (!opts.detach) client = await attachMonitor(sockets);
+      const started = await pending.start(driveLauncher(pending.launcherChannel!, plan.bytes));
+      ex.Running = true;
+      ex.Pid = started.containerPid;
+    } catch (err) {
+      pending.cancel();
+      client?.destroy();
+      ex.ExitCode = startErrorExitCode(err);
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.publish(rec, `exec_start: ${cfg.Cmd.join(' ')}`, { execID: id });
+    ex.exited = watchExit(dir, sockets).then(async (status) => {
+      ex.Running = false;
+      ex.ExitCode = status.exitCode;
+      ex.Pid = 0;
+      await rm(dir, { recursive: true, force: true });
+      this.publish(rec, 'exec_die', { execID: id, exitCode: String(status.exitCode) });
+    });
+    return client;
+  }
+
+  async resizeExec(id: string, height: number, width: number): Promise<void> {
+    const ex = this.getExec(id);
+    if (!ex.Running) throw conflict('BERTH_EXEC_NOT_RUNNING', `Exec ${id} is not running`);
+    if (ex.Config.Tty) await resizeTty(this.socketDir(id), height, width);
   }
 
   async prune(filters: Record<string, string[]> = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {

@@ -128,4 +128,29 @@ describe('containers through the service', () => {
   test('no such image is a 404', async () => {
     await assert.rejects(containers.create({ Image: 'nonexistent:1', Cmd: ['true'] }), (e) => isBerthError(e) && e.status === 404);
   });
+
+  test('exec joins the running container: same pid namespace and filesystem, env, exit code, stdin', async () => {
+    const { Id } = await containers.create({ Image: 'busybox', Cmd: ['sh', '-c', 'echo marker > /tmp/m; sleep 60'], Env: ['A=1'] });
+    await containers.start(Id);
+    await new Promise((r) => setTimeout(r, 200));
+    const execId = containers.createExec(Id, {
+      Cmd: ['sh', '-c', 'read x; echo "in: $x $A $B $(cat /tmp/m) $(grep -c sleep /proc/1/cmdline)"; exit 4'],
+      Env: ['B=2'],
+      AttachStdin: true,
+      AttachStdout: true,
+    });
+    const sock = (await containers.startExec(execId))!;
+    const chunks: Buffer[] = [];
+    sock.on('data', (b: Buffer) => chunks.push(b));
+    sock.write('hello\n');
+    await new Promise((r) => sock.on('close', r));
+    await containers.getExec(execId).exited;
+    const raw = Buffer.concat(chunks);
+    assert.equal(raw[0], 1, 'stdout frame');
+    assert.equal(raw.subarray(8).toString(), 'in: hello 1 2 marker 1\n');
+    assert.equal(containers.getExec(execId).ExitCode, 4);
+    await assert.rejects(containers.startExec(execId), /already run/);
+    await containers.remove(Id, { force: true });
+    assert.throws(() => containers.getExec(execId), /No such exec/);
+  });
 });
