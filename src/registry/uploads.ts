@@ -41,6 +41,7 @@ export class UploadSessions {
   /** Writers being closed by eviction; a new request on that session waits for the close. */
   private readonly closing = new Map<string, Promise<void>>();
   private readonly maxOpen: number;
+  private opening = 0;
 
   constructor(store: ContentStore, meta: RepositoryMetadata, maxOpen = MAX_OPEN_WRITERS) {
     this.store = store;
@@ -114,7 +115,7 @@ export class UploadSessions {
 
   /** Open writers, and sessions with a request under way (for monitoring and tests). */
   stats(): { open: number; busy: number } {
-    return { open: this.writers.size, busy: this.locks.size };
+    return { open: this.writers.size + this.opening, busy: this.locks.size };
   }
 
   /** Release every open writer; partial data stays for a later resume. */
@@ -138,7 +139,13 @@ export class UploadSessions {
     if (!open) {
       await this.closing.get(uuid);
       this.makeRoom();
-      open = { writer: await this.store.ingest(UploadSessions.ingestRef(uuid)) };
+      // Reserve the slot while the ingest opens, so concurrent opens cannot overshoot the bound.
+      this.opening++;
+      try {
+        open = { writer: await this.store.ingest(UploadSessions.ingestRef(uuid)) };
+      } finally {
+        this.opening--;
+      }
       this.writers.set(uuid, open);
     }
     this.touch(uuid, open);
@@ -152,7 +159,7 @@ export class UploadSessions {
    * out of file descriptors.
    */
   private makeRoom(): void {
-    if (this.writers.size < this.maxOpen) return;
+    if (this.writers.size + this.opening < this.maxOpen) return;
     for (const [uuid, open] of this.writers) {
       // A session with no queued request is idle (the caller's own session is not in the map).
       if (this.locks.has(uuid)) continue;
@@ -162,7 +169,8 @@ export class UploadSessions {
       this.closing.set(uuid, closed);
       return;
     }
-    throw registryError('TOO_MANY_REQUESTS', `too many uploads in progress (${this.writers.size} open); retry later`, { open: this.writers.size }, 429);
+    const open = this.writers.size + this.opening;
+    throw registryError('TOO_MANY_REQUESTS', `too many uploads in progress (${open} open); retry later`, { open }, 429);
   }
 
   private touch(uuid: string, open: OpenWriter): void {

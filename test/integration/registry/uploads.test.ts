@@ -243,7 +243,12 @@ test('open upload writers are bounded: idle sessions are closed and resume; when
       socket.write(`PATCH ${locations[i]} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Range: 5000-${blobs[i]!.length - 1}\r\nContent-Length: ${rest.length}\r\n\r\n`);
       socket.write(rest.subarray(0, 100));
     }
-    for (let i = 0; i < 500 && server.registry.uploads.stats().busy < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    // Wait until both held requests have their writers open (a request is busy before its writer is).
+    const underWay = () => {
+      const st = server.registry.uploads.stats();
+      return st.busy === 2 && st.open === 2;
+    };
+    for (let i = 0; i < 500 && !underWay(); i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(server.registry.uploads.stats(), { open: 2, busy: 2 });
     const busy = await patch(server.url, locations[2]!, blobs[2]!.subarray(5000), 5000);
     assert.equal(busy.status, 429);
