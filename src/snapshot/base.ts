@@ -27,6 +27,10 @@ export abstract class DirSnapshotter implements Snapshotter {
   readonly root: string;
   private readonly metaDir: string;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Keys being made right now (their directory is still being filled). */
+  private readonly creating = new Set<string>();
+  /** Parents of snapshots being made (not removable meanwhile), with counts. */
+  private readonly creatingOn = new Map<string, number>();
 
   constructor(root: string) {
     this.root = root;
@@ -136,29 +140,47 @@ export abstract class DirSnapshotter implements Snapshotter {
   }
 
   private async create(kind: Exclude<SnapshotKind, 'committed'>, key: string, parent: string | undefined, options: SnapshotOptions): Promise<Mount[]> {
-    const info = await this.locked(async () => {
-      if (await this.find(key)) throw new BerthError('BERTH_SNAPSHOT_EXISTS', `snapshot "${key}" already exists`, { status: 409 });
+    const checkFree = async () => {
+      if (this.creating.has(key) || (await this.find(key))) throw new BerthError('BERTH_SNAPSHOT_EXISTS', `snapshot "${key}" already exists`, { status: 409 });
       if (parent !== undefined) {
         const p = await this.stat(parent);
         if (p.kind !== 'committed') throw new BerthError('BERTH_SNAPSHOT_INVALID_PARENT', `parent "${parent}" of snapshot "${key}" is not committed (it is ${p.kind})`, { status: 400 });
       }
-      const tmp = join(this.root, `new-${randomBytes(6).toString('hex')}`);
+    };
+    const hold = (d: number) => {
+      if (parent === undefined) return;
+      const n = (this.creatingOn.get(parent) ?? 0) + d;
+      if (n > 0) this.creatingOn.set(parent, n);
+      else this.creatingOn.delete(parent);
+    };
+    await this.locked(async () => {
+      await checkFree();
+      this.creating.add(key);
+      hold(1);
+    });
+    const tmp = join(this.root, `new-${randomBytes(6).toString('hex')}`);
+    let info: SnapshotInfo;
+    try {
+      // Filling the snapshot (a whole tree copy for the copying snapshotter) runs outside the lock.
       await mkdir(tmp);
-      try {
-        await mkdir(join(tmp, 'fs'), { mode: 0o755 });
-        const chain = await this.chain(parent);
-        await this.populate(kind, tmp, chain);
+      await mkdir(join(tmp, 'fs'), { mode: 0o755 });
+      await this.populate(kind, tmp, await this.chain(parent));
+      info = await this.locked(async () => {
+        this.creating.delete(key);
+        hold(-1);
+        await checkFree();
         const id = await this.allocateId(tmp);
         const now = new Date().toISOString();
-        const info: SnapshotInfo = { key, kind, id, created: now, updated: now, labels: { ...(options.labels ?? {}) } };
-        if (parent !== undefined) info.parent = parent;
-        await writeJsonAtomic(this.metaPath(key), info);
-        return info;
-      } catch (err) {
-        await rm(tmp, { recursive: true, force: true });
-        throw err;
-      }
-    });
+        const made: SnapshotInfo = { key, kind, id, created: now, updated: now, labels: { ...(options.labels ?? {}) } };
+        if (parent !== undefined) made.parent = parent;
+        await writeJsonAtomic(this.metaPath(key), made);
+        return made;
+      });
+    } catch (err) {
+      if (this.creating.delete(key)) hold(-1);
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
     return this.mountsOf(info, await this.chain(info.parent));
   }
 
@@ -227,6 +249,7 @@ export abstract class DirSnapshotter implements Snapshotter {
       const info = await this.stat(key);
       const child = (await this.readAll()).find((i) => i.parent === key);
       if (child) throw new BerthError('BERTH_SNAPSHOT_IN_USE', `snapshot "${key}" is the parent of "${child.key}"; remove that first`, { status: 409 });
+      if (this.creatingOn.has(key)) throw new BerthError('BERTH_SNAPSHOT_IN_USE', `snapshot "${key}" is the parent of a snapshot being made`, { status: 409 });
       await this.beforeRemove(info);
       // Metadata first: a crash after it leaves an orphan dir that open() removes.
       await unlink(this.metaPath(key));

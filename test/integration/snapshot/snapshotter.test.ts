@@ -231,3 +231,27 @@ test('overlay detection works on this host and is cached', async () => {
     await removeTempDir(dir);
   }
 });
+
+test('snapshots are made concurrently; a parent cannot go while a child is being made', async () => {
+  const dir = await makeTempDir('berth-snap-conc-');
+  try {
+    const s = await openSnapshotter({ dataRoot: dir, driver: 'native' });
+    await s.prepare('p-active');
+    const d = await s.dirs('p-active');
+    for (let i = 0; i < 200; i++) await writeFile(join(d.dir, `f${i}`), Buffer.alloc(64 * 1024, i));
+    await s.commit('p', 'p-active');
+    const making = Promise.all([s.prepare('c1', 'p'), s.prepare('c2', 'p'), s.view('c3', 'p')]);
+    const dup = s.prepare('c1', 'p');
+    await assert.rejects(dup, (err: unknown) => isBerthError(err, 'BERTH_SNAPSHOT_EXISTS'));
+    await making;
+    for (const k of ['c1', 'c2', 'c3']) assert.equal((await readdir((await s.dirs(k)).dir)).length, 200);
+    await assert.rejects(s.remove('p'), (err: unknown) => isBerthError(err, 'BERTH_SNAPSHOT_IN_USE'));
+    const late = s.prepare('c4', 'p');
+    const removing = s.remove('p').then(() => 'removed', (err: unknown) => (isBerthError(err, 'BERTH_SNAPSHOT_IN_USE') ? 'in use' : String(err)));
+    await late;
+    assert.equal(await removing, 'in use');
+    assert.equal((await readdir((await s.dirs('c4')).dir)).length, 200);
+  } finally {
+    await removeTempDir(dir);
+  }
+});
