@@ -307,11 +307,22 @@ class BlobFetcher {
       return false;
     }
     const key = `${this.store.root}\0${desc.digest}`;
-    let pending = inflight.get(key);
-    if (!pending) {
-      pending = this.download(desc, isLayer).finally(() => inflight.delete(key));
-      inflight.set(key, pending);
+    const shared = inflight.get(key);
+    if (shared) {
+      // Another pull in this process is fetching it (maybe from another registry or
+      // with other credentials): use its result, or try ourselves if it failed.
+      const ok = await shared.then(
+        () => true,
+        () => false,
+      );
+      if (ok) {
+        if (isLayer) this.progress({ id, status: 'Download complete' });
+        return true;
+      }
+      return this.fetch(desc, isLayer);
     }
+    const pending = this.download(desc, isLayer).finally(() => inflight.delete(key));
+    inflight.set(key, pending);
     return pending;
   }
 

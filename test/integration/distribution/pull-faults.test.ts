@@ -253,6 +253,47 @@ describe('pull from a misbehaving registry', () => {
     assert.equal(pulled.downloaded.length, image.manifest.layers.length);
   });
 
+  test('two concurrent pulls sharing layers fetch each blob once; a shared download that fails is retried by the other pull', async (t) => {
+    t.after(closeFake);
+    const [a, b] = await Promise.all([
+      pullImage({ reference: `${fake.host}/x/one`, store, configPath }),
+      pullImage({ reference: `${fake.host}/x/two`, store, configPath }),
+    ]);
+    assert.equal(a.digest, b.digest);
+    for (const l of image.manifest.layers) {
+      assert.equal(fake.requests.filter((r) => r.method === 'GET' && r.url.endsWith(`/blobs/${l.digest}`)).length, 1, `one GET for ${l.digest}`);
+    }
+    // Now repository x/broken cannot serve a layer, x/fine can: the pull from x/fine still succeeds.
+    // The x/broken pull claims the download first; x/fine starts once it has, and
+    // joins it; the 404 is held back until x/fine is under way.
+    const other = await openContentStore(join(dir, `store-shared-${n++}`));
+    const layer = image.manifest.layers[0]!;
+    let startFine!: () => void;
+    const brokenClaimed = new Promise<void>((r) => (startFine = r));
+    let fineSeen!: () => void;
+    const fineStarted = new Promise<void>((r) => (fineSeen = r));
+    fake.overrides.push((req) => {
+      if (req.url?.startsWith('/v2/x/fine/manifests/')) fineSeen();
+      return false;
+    });
+    fake.overrides.push(async (req, res) => {
+      if (!req.url?.startsWith('/v2/x/broken/blobs/') || !isBlobGet(req, layer.digest)) return false;
+      startFine();
+      await fineStarted;
+      await new Promise((r) => setTimeout(r, 100));
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+      return true;
+    });
+    const broken = pullImage({ reference: `${fake.host}/x/broken`, store: other, configPath });
+    broken.catch(() => {});
+    await brokenClaimed;
+    const fine = await pullImage({ reference: `${fake.host}/x/fine`, store: other, configPath });
+    await assert.rejects(broken, { code: 'BERTH_DISTRIBUTION_NOT_FOUND' });
+    assert.equal(fine.digest, image.manifestDescriptor.digest);
+    assert.ok((await other.readBytes(layer.digest)).equals(image.blobs.get(layer.digest)!));
+    assert.ok(fake.requests.some((r) => r.method === 'GET' && r.url === `/v2/x/fine/blobs/${layer.digest}`), 'x/fine fetched the layer itself after the shared download failed');
+  });
+
   test('blob redirects are followed to another origin without our Authorization header', async (t) => {
     t.after(closeFake);
     const layer = image.manifest.layers[0]!;
