@@ -10,14 +10,15 @@
  *
  * Usage: node bench/registry.ts [--size-mib 256] [--runs 3] [--chunk-mib 16] [--wrk-seconds 5] [--only berth|docker-registry]
  * Each server runs in its own process (started and stopped by PID), data in a
- * temp dir removed at the end. Bounded loops; stops by itself.
+ * temp dir removed at the end; the two are measured alternately, run by run.
+ * Bounded loops; stops by itself.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -321,31 +322,8 @@ interface Figures {
   manifestDigestRps: number;
 }
 
-async function measure(server: Server, base: Buffer, o: Options, serverIndex: number, dir: string): Promise<Figures> {
-  const name = 'bench/blob';
-  const mb = base.length / 1e6;
-  const up: Timing[] = [];
-  const chunked: Timing[] = [];
-  const down: Timing[] = [];
-  let lastDigest = '';
-  for (let i = 0; i < o.runs; i++) {
-    const a = await makeBlobFile(dir, base, i, serverIndex * 2, o.chunkMiB << 20);
-    up.push(await timed(server, () => uploadStreamed(server.url, name, a.file, a.digest)));
-    const head = expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${a.digest}`), 200, 'HEAD blob');
-    if (Number(head.headers['content-length']) !== base.length) throw new Error(`${server.name}: stored size ${head.headers['content-length']} != ${base.length}`);
-    lastDigest = a.digest;
-    await removeBlobFile(a);
-
-    const b = await makeBlobFile(dir, base, i, serverIndex * 2 + 1, o.chunkMiB << 20);
-    chunked.push(await timed(server, () => uploadChunked(server.url, name, b.chunks, b.digest)));
-    expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${b.digest}`), 200, 'HEAD chunked blob');
-    await removeBlobFile(b);
-  }
-  for (let i = 0; i < o.runs; i++) {
-    down.push(await timed(server, () => download(server.url, name, lastDigest, base.length)));
-  }
-
-  // A small image: config + one layer + manifest, tagged.
+/** A small image (config + one layer + manifest tagged v1) for the manifest GET figures. */
+async function pushSmallImage(server: Server): Promise<string> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const layer = randomBytes(4096);
   for (const b of [config, layer]) await uploadSmall(server.url, 'bench/img', b);
@@ -358,45 +336,93 @@ async function measure(server: Server, base: Buffer, o: Options, serverIndex: nu
     }),
   );
   expect(await call(server.url, 'PUT', '/v2/bench/img/manifests/v1', manifest, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }), 201, 'PUT manifest');
-  const accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json';
-  const byTag = await wrk(`${server.url}/v2/bench/img/manifests/v1`, o.wrkSeconds, accept);
-  const byDigest = await wrk(`${server.url}/v2/bench/img/manifests/${sha256(manifest)}`, o.wrkSeconds, accept);
+  return sha256(manifest);
+}
 
-  return {
-    uploadMBs: mb / median(up.map((t) => t.wall)),
-    chunkedMBs: mb / median(chunked.map((t) => t.wall)),
-    downloadMBs: mb / median(down.map((t) => t.wall)),
-    uploadCpuPerGB: (median(up.map((t) => t.serverCpu)) * 1000) / mb,
-    chunkedCpuPerGB: (median(chunked.map((t) => t.serverCpu)) * 1000) / mb,
-    downloadCpuPerGB: (median(down.map((t) => t.serverCpu)) * 1000) / mb,
-    manifestTagRps: byTag,
-    manifestDigestRps: byDigest,
-  };
+const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+
+interface Samples {
+  up: Timing[];
+  chunked: Timing[];
+  down: Timing[];
+  byTag: number[];
+  byDigest: number[];
+  lastDigest: string;
+  manifestDigest: string;
+}
+
+/**
+ * Both servers run side by side and every measurement alternates between
+ * them, run by run, so a busy machine (other work on the same 2 cores)
+ * weighs on both columns alike rather than on whichever went second.
+ */
+async function measureAll(servers: Server[], base: Buffer, o: Options, dir: string): Promise<Map<string, Figures>> {
+  const name = 'bench/blob';
+  const mb = base.length / 1e6;
+  const samples = servers.map((): Samples => ({ up: [], chunked: [], down: [], byTag: [], byDigest: [], lastDigest: '', manifestDigest: '' }));
+  for (let i = 0; i < o.runs; i++) {
+    for (const [k, server] of servers.entries()) {
+      process.stderr.write(`run ${i + 1}/${o.runs}: uploads to ${server.name}\n`);
+      const a = await makeBlobFile(dir, base, i, k * 2, o.chunkMiB << 20);
+      samples[k]!.up.push(await timed(server, () => uploadStreamed(server.url, name, a.file, a.digest)));
+      const head = expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${a.digest}`), 200, 'HEAD blob');
+      if (Number(head.headers['content-length']) !== base.length) throw new Error(`${server.name}: stored size ${head.headers['content-length']} != ${base.length}`);
+      samples[k]!.lastDigest = a.digest;
+      await removeBlobFile(a);
+
+      const b = await makeBlobFile(dir, base, i, k * 2 + 1, o.chunkMiB << 20);
+      samples[k]!.chunked.push(await timed(server, () => uploadChunked(server.url, name, b.chunks, b.digest)));
+      expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${b.digest}`), 200, 'HEAD chunked blob');
+      await removeBlobFile(b);
+    }
+  }
+  for (let i = 0; i < o.runs; i++) {
+    for (const [k, server] of servers.entries()) {
+      samples[k]!.down.push(await timed(server, () => download(server.url, name, samples[k]!.lastDigest, base.length)));
+    }
+  }
+  for (const [k, server] of servers.entries()) samples[k]!.manifestDigest = await pushSmallImage(server);
+  for (let i = 0; i < o.runs; i++) {
+    for (const [k, server] of servers.entries()) {
+      process.stderr.write(`run ${i + 1}/${o.runs}: manifest GETs from ${server.name}\n`);
+      samples[k]!.byTag.push(await wrk(`${server.url}/v2/bench/img/manifests/v1`, o.wrkSeconds, ACCEPT));
+      samples[k]!.byDigest.push(await wrk(`${server.url}/v2/bench/img/manifests/${samples[k]!.manifestDigest}`, o.wrkSeconds, ACCEPT));
+    }
+  }
+
+  const results = new Map<string, Figures>();
+  for (const [k, server] of servers.entries()) {
+    const sm = samples[k]!;
+    results.set(server.name, {
+      uploadMBs: mb / median(sm.up.map((t) => t.wall)),
+      chunkedMBs: mb / median(sm.chunked.map((t) => t.wall)),
+      downloadMBs: mb / median(sm.down.map((t) => t.wall)),
+      uploadCpuPerGB: (median(sm.up.map((t) => t.serverCpu)) * 1000) / mb,
+      chunkedCpuPerGB: (median(sm.chunked.map((t) => t.serverCpu)) * 1000) / mb,
+      downloadCpuPerGB: (median(sm.down.map((t) => t.serverCpu)) * 1000) / mb,
+      manifestTagRps: median(sm.byTag),
+      manifestDigestRps: median(sm.byDigest),
+    });
+  }
+  return results;
 }
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const dir = await mkdtemp(join(tmpdir(), 'berth-bench-registry-'));
   const servers: Server[] = [];
-  const results = new Map<string, Figures>();
+  let results = new Map<string, Figures>();
   try {
     const base = randomBytes(o.sizeMiB << 20);
     const starters: [string, (d: string) => Promise<Server>][] = [
       ['berth', startBerth],
       ['docker-registry', startDockerRegistry],
     ];
-    let index = 0;
     for (const [label, start] of starters) {
       if (o.only && o.only !== label) continue;
-      process.stderr.write(`measuring ${label} …\n`);
-      const server = await start(dir);
-      servers.push(server);
-      try {
-        results.set(label, await measure(server, base, o, index++, dir));
-      } finally {
-        await stopServer(server);
-      }
+      servers.push(await start(dir));
     }
+    results = await measureAll(servers, base, o, dir);
   } finally {
     for (const s of servers) await stopServer(s).catch((err: unknown) => process.stderr.write(`stopping ${s.name}: ${String(err)}\n`));
     agent.destroy();
@@ -415,7 +441,7 @@ async function main(): Promise<void> {
   ];
   const labels = [...results.keys()];
   const width = Math.max(...rows.map((r) => r[0].length));
-  console.log(`\nregistry benchmark on loopback — median of ${o.runs} runs; wrk -t2 -c16 -d${o.wrkSeconds}s; ${new Date().toISOString()}`);
+  console.log(`\nregistry benchmark on loopback — median of ${o.runs} interleaved runs; wrk -t2 -c16 -d${o.wrkSeconds}s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${new Date().toISOString()}`);
   console.log(`${'work'.padEnd(width)}  ${labels.map((l) => l.padStart(16)).join('  ')}`);
   for (const [label, get] of rows) {
     console.log(`${label.padEnd(width)}  ${labels.map((l) => get(results.get(l)!).padStart(16)).join('  ')}`);
