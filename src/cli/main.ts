@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { loader: Loader; summary: string }> = {
   import: { loader: () => import('./commands/import.ts'), summary: 'Import the contents from a tarball to create a filesystem image' },
   login: { loader: () => import('./commands/login.ts'), summary: 'Log in to a registry' },
   logout: { loader: () => import('./commands/logout.ts'), summary: 'Log out from a registry' },
+  events: { loader: () => import('./commands/events.ts'), summary: 'Get real time events from the server' },
   info: { loader: () => import('./commands/info.ts'), summary: 'Display system-wide information' },
   version: { loader: () => import('./commands/version.ts'), summary: 'Show the berth version information' },
 };

@@ -129,3 +129,17 @@ describe('which daemon', () => {
     assert.equal(encodeQuery({}), '');
   });
 });
+
+describe('events lines', () => {
+  test('docker events default line: RFC 3339 nano time, type, action, id, sorted attributes', async () => {
+    const { eventLine } = await import('../../../src/cli/commands/events.ts');
+    const line = eventLine({
+      Type: 'image',
+      Action: 'tag',
+      Actor: { ID: 'sha256:abc', Attributes: { name: 'x:1', a: 'b' } },
+      time: 1795339520,
+      timeNano: 1795339520123456000,
+    });
+    assert.match(line, /^2026-11-22T\d\d:\d\d:\d\d\.\d+Z image tag sha256:abc \(a=b, name=x:1\)\n$/);
+  });
+});
