@@ -95,8 +95,13 @@ export class RegistryAuthorizer {
     if (chosen.params.scope) for (const s of chosen.params.scope.split(' ')) if (s) wanted.add(s);
     const merged = [...wanted];
     if (chosen.scheme === 'bearer') {
-      this.tokens.delete(tokenKey(chosen, scopes));
-      this.tokens.delete(tokenKey(chosen, merged));
+      // Forget only the token this very request was refused with: parallel first
+      // requests all get a 401 before any token exists, and must not throw away
+      // the token one of them has fetched meanwhile.
+      const sent = sentAuthorization?.startsWith('Bearer ') ? sentAuthorization.slice('Bearer '.length) : undefined;
+      for (const key of [tokenKey(chosen, scopes), tokenKey(chosen, merged)]) {
+        if (sent !== undefined && this.tokens.get(key)?.token === sent) this.tokens.delete(key);
+      }
       // A refused token is retried once with a fresh one (the client stops after that).
       return merged;
     }
