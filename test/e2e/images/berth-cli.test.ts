@@ -39,7 +39,9 @@ describe('berth CLI against berthd', () => {
       else child.stdin!.end();
     });
 
+  let startedAt = 0;
   before(async () => {
+    startedAt = Math.floor(Date.now() / 1000) - 1;
     work = await makeTempDir('berth-e2e-cli-');
     d = await startDaemon();
     reg = await startBerthRegistry();
@@ -182,6 +184,15 @@ describe('berth CLI against berthd', () => {
     assert.equal(o.stdout, `Removing login credentials for ${reg.addr}\n`);
     const again = await berth(['logout', reg.addr]);
     assert.equal(again.stdout, `Not logged in to ${reg.addr}\n`);
+  });
+
+  test('events replays what happened (since/until, --filter, --format, default lines)', async () => {
+    const until = String(Math.ceil(Date.now() / 1000) + 1);
+    const f = await berth(['events', '--since', String(startedAt), '--until', until, '--filter', 'event=push', '--format', '{{.Action}} {{.Actor.ID}}']);
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal(f.stdout, `push ${image}\n`);
+    const all = await berth(['events', '--since', String(startedAt), '--until', until, '--filter', 'type=image']);
+    assert.match(all.stdout, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z image pull ${esc(image)} \\(name=${esc(reg.addr)}/cli/busybox\\)$`, 'm'));
   });
 
   test('errors: daemon errors prefixed and exit 1; usage errors exit 125', async () => {
