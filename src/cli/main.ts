@@ -59,7 +59,7 @@ const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'host', short: 'H', type: 'string', description: 'Daemon socket to connect to (unix:///path.sock; env BERTH_HOST, DOCKER_HOST)', value: 'string' },
   { name: 'help', type: 'bool', description: 'Print usage' },
   { name: 'version', short: 'v', type: 'bool', description: 'Print version information and quit' },
-  { name: 'debug', short: 'D', type: 'bool', description: 'Enable debug mode' },
+  { name: 'debug', short: 'D', type: 'bool', description: 'Enable debug mode (print error details)' },
   { name: 'log-level', short: 'l', type: 'string', description: 'Set the logging level', hidden: true },
 ];
 
@@ -200,6 +200,8 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     const code = await def.run(ctx);
     return typeof code === 'number' ? code : 0;
   } catch (err) {
+    // -D: the whole error with its cause chain, for bug reports.
+    if (globals.flags.debug) io.stderr.write(`${(err as Error)?.stack ?? String(err)}\n${(err as Error)?.cause ? `caused by: ${String((err as { cause: unknown }).cause)}\n` : ''}`);
     return reportError(err, io.stderr);
   }
 }
