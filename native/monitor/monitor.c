@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -97,6 +98,7 @@ static struct client clients[MAX_CLIENTS];
 static int attach_listen = -1, control_listen = -1, console_listen = -1;
 static int out_fd = -1, err_fd = -1, stdin_fd = -1, pty_fd = -1;
 static int sync_fd = -1;
+static int sigchld_fd = -1;
 static pid_t container_pid = -1;
 static int stdin_attached_once = 0;
 
@@ -406,7 +408,9 @@ static void write_exit(int status) {
   int n = snprintf(body, sizeof body, "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\"}\n", code, sig, ts);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  if (write_all(fd, body, (size_t)n) == 0 && fsync(fd) == 0) rename(tmp, path);
+  /* No fsync: a kill -9 cannot tear it (temp + rename), and after a power loss
+   * the container is gone anyway. */
+  if (write_all(fd, body, (size_t)n) == 0) rename(tmp, path);
   close(fd);
 }
 
@@ -562,6 +566,14 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   /* Detached launchers leave the container to us: we reap it. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  /* SIGCHLD arrives as a readable fd in the poll set, so an exit is seen at
+   * once (the child unblocks it again before exec). */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  sigchld_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sigchld_fd < 0) die("signalfd: %s", strerror(errno));
   /* Termination of berthd must not take us along. */
   signal(SIGHUP, SIG_IGN);
   signal(SIGINT, SIG_IGN);
@@ -615,10 +627,11 @@ int main(int argc, char **argv) {
       if (!outputs_open || ms > 500) break;
     }
     struct pollfd fds[8 + MAX_CLIENTS];
-    int nfds = 0, idx_out = -1, idx_err = -1, idx_pty = -1, idx_attach, idx_control, idx_client0;
+    int nfds = 0, idx_out = -1, idx_err = -1, idx_pty = -1, idx_attach, idx_control, idx_client0, idx_chld;
     if (out_fd >= 0) { idx_out = nfds; fds[nfds++] = (struct pollfd){ .fd = out_fd, .events = POLLIN }; }
     if (err_fd >= 0) { idx_err = nfds; fds[nfds++] = (struct pollfd){ .fd = err_fd, .events = POLLIN }; }
     if (pty_fd >= 0) { idx_pty = nfds; fds[nfds++] = (struct pollfd){ .fd = pty_fd, .events = POLLIN }; }
+    idx_chld = nfds; fds[nfds++] = (struct pollfd){ .fd = sigchld_fd, .events = POLLIN };
     idx_attach = nfds; fds[nfds++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
     idx_control = nfds; fds[nfds++] = (struct pollfd){ .fd = control_listen, .events = POLLIN };
     idx_client0 = nfds;
@@ -628,11 +641,14 @@ int main(int argc, char **argv) {
       client_index[nfds - idx_client0] = i;
       fds[nfds++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
     }
-    /* SIGCHLD would interrupt poll only if handled; a short timeout keeps
-     * reaping prompt without a signal handler. */
-    int r = poll(fds, (nfds_t)nfds, exited ? 50 : 100);
+    int r = poll(fds, (nfds_t)nfds, exited ? 50 : 1000);
     if (r < 0 && errno != EINTR) die("poll: %s", strerror(errno));
     if (r <= 0) continue;
+    if (fds[idx_chld].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sigchld_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
+    }
     if (idx_out >= 0 && fds[idx_out].revents) handle_output(out_fd, STREAM_STDOUT);
     if (idx_err >= 0 && fds[idx_err].revents) handle_output(err_fd, STREAM_STDERR);
     if (idx_pty >= 0 && fds[idx_pty].revents) handle_output(pty_fd, STREAM_STDOUT);
@@ -647,7 +663,7 @@ int main(int argc, char **argv) {
 
   log_flush();
   write_exit(exit_status);
-  if (logw.fd >= 0) fsync(logw.fd);
+
   char path[PATH_MAX];
   socket_path(path, sizeof path, "attach.sock");
   unlink(path);

@@ -152,9 +152,15 @@ export class ContainerStore {
     this.byName.delete(name);
   }
 
+  /**
+   * Persist a record. The first write of a container is flushed to disk;
+   * state changes after it are atomic but not fsynced (see AtomicWriteOptions):
+   * what runs is found again from the monitors after a restart anyway.
+   */
   async save(rec: ContainerRecord): Promise<void> {
+    const known = this.byId.has(rec.Id);
     await mkdir(this.dir(rec.Id), { recursive: true });
-    await writeJsonAtomic(join(this.dir(rec.Id), 'container.json'), rec);
+    await writeJsonAtomic(join(this.dir(rec.Id), 'container.json'), rec, { durable: !known });
     this.byId.set(rec.Id, rec);
     this.byName.set(rec.Name, rec.Id);
   }
