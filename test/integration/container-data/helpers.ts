@@ -97,7 +97,7 @@ export async function makeTar(entries: FixtureEntry[]): Promise<Buffer> {
 }
 
 /** A canonical listing of a tree: type, mode, owner, size, mtime, link target / rdev / content hash, and hardlink groups. */
-export async function describeTree(root: string): Promise<string[]> {
+export async function describeTree(root: string, skipContents: string[] = []): Promise<string[]> {
   const out: string[] = [];
   const inodes = new Map<number, string>();
   async function walk(rel: string): Promise<void> {
@@ -117,7 +117,7 @@ export async function describeTree(root: string): Promise<string[]> {
       }
       const mtime = st.isSymbolicLink() ? '' : ` t=${Math.floor(st.mtimeMs / 1000)}`;
       out.push(`${kind} ${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}${st.isFile() ? ` ${st.size}` : ''}${mtime} ${extra}`.trim());
-      if (st.isDirectory()) await walk(r);
+      if (st.isDirectory() && !skipContents.includes(r)) await walk(r);
     }
   }
   await walk('');
