@@ -199,13 +199,16 @@ function withDigest(location: string, digest: string): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${digest}`;
 }
 
-async function uploadStreamed(url: string, name: string, file: string, digest: string): Promise<void> {
+/** Returns how long the closing PUT took (verify + durable commit), in seconds. */
+async function uploadStreamed(url: string, name: string, file: string, digest: string): Promise<number> {
   const post = await curl(['-X', 'POST', '-H', 'Content-Length: 0', `${url}/v2/${name}/blobs/uploads/`]);
   if (post.status !== 202) throw new Error(`POST upload: ${post.status}`);
   const patch = await curl(['-X', 'PATCH', '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:', '-T', file, absolute(url, post.headers.get('location'), 'POST')]);
   if (patch.status !== 202) throw new Error(`PATCH: ${patch.status}`);
+  const t0 = process.hrtime.bigint();
   const put = await curl(['-X', 'PUT', '-H', 'Content-Length: 0', withDigest(absolute(url, patch.headers.get('location'), 'PATCH'), digest)]);
   if (put.status !== 201) throw new Error(`PUT ?digest=: ${put.status}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 async function uploadChunked(url: string, name: string, chunks: { file: string; start: number; end: number }[], digest: string): Promise<void> {
@@ -312,6 +315,7 @@ async function wrk(url: string, seconds: number, accept: string): Promise<number
 
 interface Figures {
   uploadMBs: number;
+  closingPutSeconds: number;
   chunkedMBs: number;
   downloadMBs: number;
   /** Server CPU seconds per GB moved (median run); less sensitive to a busy machine than MB/s. */
@@ -343,6 +347,8 @@ const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.
 
 interface Samples {
   up: Timing[];
+  /** Seconds of each streamed upload spent in the closing PUT. */
+  closingPut: number[];
   chunked: Timing[];
   down: Timing[];
   byTag: number[];
@@ -359,12 +365,16 @@ interface Samples {
 async function measureAll(servers: Server[], base: Buffer, o: Options, dir: string): Promise<Map<string, Figures>> {
   const name = 'bench/blob';
   const mb = base.length / 1e6;
-  const samples = servers.map((): Samples => ({ up: [], chunked: [], down: [], byTag: [], byDigest: [], lastDigest: '', manifestDigest: '' }));
+  const samples = servers.map((): Samples => ({ up: [], closingPut: [], chunked: [], down: [], byTag: [], byDigest: [], lastDigest: '', manifestDigest: '' }));
   for (let i = 0; i < o.runs; i++) {
     for (const [k, server] of servers.entries()) {
       process.stderr.write(`run ${i + 1}/${o.runs}: uploads to ${server.name}\n`);
       const a = await makeBlobFile(dir, base, i, k * 2, o.chunkMiB << 20);
-      samples[k]!.up.push(await timed(server, () => uploadStreamed(server.url, name, a.file, a.digest)));
+      samples[k]!.up.push(
+        await timed(server, async () => {
+          samples[k]!.closingPut.push(await uploadStreamed(server.url, name, a.file, a.digest));
+        }),
+      );
       const head = expect(await call(server.url, 'HEAD', `/v2/${name}/blobs/${a.digest}`), 200, 'HEAD blob');
       if (Number(head.headers['content-length']) !== base.length) throw new Error(`${server.name}: stored size ${head.headers['content-length']} != ${base.length}`);
       samples[k]!.lastDigest = a.digest;
@@ -395,6 +405,7 @@ async function measureAll(servers: Server[], base: Buffer, o: Options, dir: stri
     const sm = samples[k]!;
     results.set(server.name, {
       uploadMBs: mb / median(sm.up.map((t) => t.wall)),
+      closingPutSeconds: median(sm.closingPut),
       chunkedMBs: mb / median(sm.chunked.map((t) => t.wall)),
       downloadMBs: mb / median(sm.down.map((t) => t.wall)),
       uploadCpuPerGB: (median(sm.up.map((t) => t.serverCpu)) * 1000) / mb,
@@ -431,6 +442,7 @@ async function main(): Promise<void> {
 
   const rows: [string, (f: Figures) => string][] = [
     [`blob upload, 1 streamed PATCH (${o.sizeMiB} MiB), MB/s`, (f) => f.uploadMBs.toFixed(0)],
+    ['  of which the closing PUT (verify, commit), s', (f) => f.closingPutSeconds.toFixed(2)],
     [`blob upload, ${o.chunkMiB} MiB chunks, MB/s`, (f) => f.chunkedMBs.toFixed(0)],
     [`blob download (${o.sizeMiB} MiB), MB/s`, (f) => f.downloadMBs.toFixed(0)],
     ['server CPU s per GB: streamed upload', (f) => f.uploadCpuPerGB.toFixed(2)],
