@@ -87,7 +87,14 @@ export class UploadSessions {
     return this.locked(uuid, async () => {
       const writer = await this.writer(name, uuid);
       if (range) checkRange(writer.offset, range, length);
-      if (body) await pump(body, writer);
+      if (body) {
+        const before = writer.offset;
+        await pump(body, writer);
+        const received = writer.offset - before;
+        if (length !== undefined && received !== length) {
+          throw registryError('SIZE_INVALID', `last chunk for upload ${uuid} declared ${length} bytes (Content-Length) but ${received} arrived`, { declared: length, received });
+        }
+      }
       this.forget(uuid);
       try {
         // commit() ends the ingest whatever happens: a blob that failed
