@@ -1,7 +1,7 @@
 /**
  * `berth registry serve --addr HOST:PORT --root DIR`: run the registry in the
  * foreground until SIGINT or SIGTERM; `berth registry gc --root DIR
- * [--dry-run]`: delete blobs nothing references any more (offline). The CLI
+ * [--dry-run]`: delete blobs no stored manifest references (offline). The CLI
  * calls runRegistryCommand with the arguments after "registry".
  */
 import { BerthError, errorMessage } from '../common/errors.ts';
@@ -14,8 +14,8 @@ const USAGE = `Usage: berth registry serve [--addr HOST:PORT] --root DIR
        berth registry gc --root DIR [--dry-run]
 
 serve   Serve an OCI distribution (v2) registry from DIR until SIGINT/SIGTERM.
-gc      Delete blobs no repository links and no manifest references
-        (the registry must not be running on DIR).
+gc      Delete blobs no stored manifest is or references: layers of deleted
+        images, uploads never used (the registry must not be running on DIR).
 
 Options:
   --addr HOST:PORT   address to listen on (default ${DEFAULT_REGISTRY_ADDR}; port 0 picks one)
