@@ -252,7 +252,7 @@ class Unpacker {
     for (let i = 0; i < parts.length - 1; i++) {
       rel = rel === '' ? parts[i]! : `${rel}/${parts[i]}`;
       if (this.knownDirs.has(rel)) continue;
-      this.nodes.delete(rel);
+      const hadWhiteout = this.takeWhiteout(rel);
       const st = await this.existing(rel);
       if (st === null) {
         await mkdir(this.abs(rel), { mode: 0o755 });
@@ -261,6 +261,7 @@ class Unpacker {
         this.markTouched(rel);
         this.present.add(rel);
         this.freshDirs.add(rel);
+        if (hadWhiteout) await this.setOpaque(rel, name);
       } else if (st.isSymbolicLink()) {
         throw unsafe(this.layer, name, `has a parent "${rel}" that is a symlink (a path through a symlink could write outside the snapshot)`);
       } else if (!st.isDirectory()) {
@@ -273,12 +274,25 @@ class Unpacker {
           this.markTouched(rel);
           this.present.add(rel);
           this.freshDirs.add(rel);
+          await this.setOpaque(rel, name);
         } else {
           throw badLayer(this.layer, name, `has a parent "${rel}" that is not a directory`);
         }
       }
       this.knownDirs.add(rel);
     }
+  }
+
+  /** Forget a whiteout this layer made at rel (an entry takes the path); true if there was one. */
+  private takeWhiteout(rel: string): boolean {
+    const node = this.nodes.get(rel);
+    this.nodes.delete(rel);
+    return this.mode === 'overlay' && node !== undefined && node.header === null;
+  }
+
+  private async setOpaque(rel: string, name: string): Promise<void> {
+    if (this.mode !== 'overlay') return;
+    await writeXattrs(this.abs(rel), new Map([[OVERLAY_OPAQUE_XATTR, Buffer.from('y')]]), `layer ${this.layer}: entry "${name}"`);
   }
 
   /** Remove whatever is at rel (not following symlinks) so an entry can take its place. */
@@ -311,8 +325,9 @@ class Unpacker {
     await this.ensureParents(parts, h.name);
     const rel = parts.join('/');
     const path = this.abs(rel);
-    this.nodes.delete(rel);
+    let hadWhiteout = this.takeWhiteout(rel);
     const existing = await this.existing(rel);
+    if (existing && this.mode === 'overlay' && isWhiteoutStat(existing)) hadWhiteout = true;
     if (existing && !(existing.isDirectory() && h.type === 'dir')) await this.clear(rel, existing);
     this.markTouched(rel);
     this.present.add(rel);
@@ -326,6 +341,8 @@ class Unpacker {
         this.knownDirs.add(rel);
         await this.applyMeta(path, h, true);
         this.dirTimes.set(rel, h.mtime);
+        // a dir where this layer whited out the lower one: the lower's children stay hidden
+        if (hadWhiteout) await this.setOpaque(rel, h.name);
         return;
       case 'file':
         await this.file(path, h, body);
@@ -442,8 +459,17 @@ class Unpacker {
     }
     await this.ensureParents(parts, name);
     const rel = dirRel === '' ? victim : `${dirRel}/${victim}`;
-    // A whiteout hides lower layers only; what this layer itself put there stays.
-    if (this.unpacked.has(rel)) return;
+    // A whiteout hides lower layers only; what this layer itself put there stays
+    // (a dir of this layer keeps its own children and loses the lower ones).
+    if (this.unpacked.has(rel)) {
+      await this.barrier();
+      const st = await lstatOrNull(this.abs(rel));
+      if (st?.isDirectory()) {
+        if (this.mode === 'overlay') await this.setOpaque(rel, name);
+        else await this.emptyExceptUnpacked(rel);
+      }
+      return;
+    }
     const st = await this.existing(rel);
     if (st) await this.clear(rel, st);
     if (this.mode === 'overlay') {

@@ -204,6 +204,39 @@ describe('applyLayer: whiteouts and opaque dirs across three layers', () => {
   });
 });
 
+describe('applyLayer: a whiteout and an entry for the same path in one layer', () => {
+  // OCI: the whiteout hides the lower layers only; the layer's own entry stays, alone.
+  const lower: FixtureEntry[] = [{ name: 'a/', type: 'directory' }, { name: 'a/old', body: 'old' }, { name: 'f', body: 'old-f' }];
+  const variants: Record<string, FixtureEntry[]> = {
+    'whiteout first': [{ name: '.wh.a' }, { name: 'a/', type: 'directory' }, { name: 'a/new', body: 'new' }, { name: '.wh.f' }, { name: 'f', body: 'new-f' }],
+    'entry first': [{ name: 'a/', type: 'directory' }, { name: 'a/new', body: 'new' }, { name: '.wh.a' }, { name: 'f', body: 'new-f' }, { name: '.wh.f' }],
+    'implied dir after whiteout': [{ name: '.wh.a' }, { name: 'a/new', body: 'new' }, { name: 'f', body: 'new-f' }],
+  };
+  for (const [label, upper] of Object.entries(variants)) {
+    test(`${label}: copy and overlay agree`, async (t) => {
+      const merged = await freshDir('same');
+      await applyLayer(streamOf(await makeTar(lower)), { target: merged, whiteouts: 'delete' });
+      await applyLayer(streamOf(await makeTar(upper)), { target: merged, whiteouts: 'delete' });
+      assert.deepEqual((await readdir(join(merged, 'a'))).sort(), ['new']);
+      assert.equal(await readFile(join(merged, 'f'), 'utf8'), 'new-f');
+
+      const l1 = await freshDir('same-l1');
+      const l2 = await freshDir('same-l2');
+      await applyLayer(streamOf(await makeTar(lower)), { target: l1, whiteouts: 'overlay' });
+      await applyLayer(streamOf(await makeTar(upper)), { target: l2, whiteouts: 'overlay', lowers: [l1] });
+      const mnt = await freshDir('same-mnt');
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${l2}:${l1}`, mnt]);
+      t.after(() => unmountUnder(mnt));
+      try {
+        assert.deepEqual((await readdir(join(mnt, 'a'))).sort(), ['new']);
+        assert.equal(await readFile(join(mnt, 'f'), 'utf8'), 'new-f');
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+    });
+  }
+});
+
 describe('applyLayer: path escapes are refused and nothing is written outside', () => {
   let sentinel: string;
   let outside: string;
