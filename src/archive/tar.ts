@@ -124,11 +124,11 @@ function cstring(buf: Buffer, start: number, len: number): string {
 /** Octal (NUL/space padded) or GNU base-256 (high bit set) numeric field. */
 function numeric(buf: Buffer, start: number, len: number, field: string, at: number): number {
   if (buf[start]! & 0x80) {
-    // base-256: two's complement big-endian, first byte's high bit is the marker
-    let value = buf[start]! & 0x7f;
-    const negative = (buf[start]! & 0x40) !== 0;
-    if (negative) throw corrupt(`tar header at byte ${at}: negative ${field}`);
+    // base-256: big-endian two's complement; the first byte's high bit is the marker, the next one the sign
+    const first = buf[start]!;
+    let value = (first & 0x7f) - (first & 0x40 ? 0x80 : 0);
     for (let i = start + 1; i < start + len; i++) value = value * 256 + buf[i]!;
+    if (value < 0 && field !== 'mtime') throw corrupt(`tar header at byte ${at}: negative ${field}`);
     return value;
   }
   let value = 0;
@@ -280,7 +280,12 @@ function applyPax(header: TarHeader, key: string, value: Buffer, at: number): vo
     case 'size': header.size = num(); return;
     case 'uid': header.uid = num(); return;
     case 'gid': header.gid = num(); return;
-    case 'mtime': header.mtime = num(); return;
+    case 'mtime': {
+      const t = Number(text()); // may be negative (before 1970)
+      if (!Number.isFinite(t)) throw corrupt(`PAX header at byte ${at}: mtime=${JSON.stringify(text())} is not a number`);
+      header.mtime = t;
+      return;
+    }
     case 'uname': header.uname = text(); return;
     case 'gname': header.gname = text(); return;
   }

@@ -145,3 +145,30 @@ describe('tar writer', () => {
     await assert.rejects(bytesOf(writeTar([{ header: h({ name: 'f', size: 2 }), body: Readable.from([Buffer.from('long')]) }])), (e: unknown) => isBerthError(e, 'BERTH_ARCHIVE_WRITE'));
   });
 });
+
+test('base-256 numbers: large sizes and ids, pre-1970 mtimes; negative sizes refused', async () => {
+  const block = Buffer.from((await bytesOf(writeTar([{ header: h({ name: 'f', size: 0 }) }]))).subarray(0, 512));
+  const setField = (b: Buffer, start: number, len: number, value: bigint) => {
+    const bytes = Buffer.alloc(len);
+    let v = BigInt.asUintN(8 * len, value);
+    for (let i = len - 1; i >= 0; i--) { bytes[i] = Number(v & 0xffn); v >>= 8n; }
+    bytes[0] = (bytes[0]! & 0x7f) | 0x80;
+    bytes.copy(b, start);
+  };
+  const reseal = (b: Buffer) => {
+    b.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += b[i]!;
+    b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+    return b;
+  };
+  const b1 = Buffer.from(block);
+  setField(b1, 108, 8, 5000000000n); // uid
+  setField(b1, 136, 12, -86400n); // mtime: 1969-12-31
+  const [e] = await collect(chunked(Buffer.concat([reseal(b1), Buffer.alloc(1024)]), 512));
+  assert.equal(e!.header.uid, 5000000000);
+  assert.equal(e!.header.mtime, -86400);
+  const b2 = Buffer.from(block);
+  setField(b2, 124, 12, -5n); // size
+  await assert.rejects(collect(chunked(Buffer.concat([reseal(b2), Buffer.alloc(1024)]), 512)), (err: unknown) => isBerthError(err, 'BERTH_ARCHIVE_CORRUPT'));
+});
