@@ -43,7 +43,9 @@ export class ApiServer {
   constructor(options: ApiServerOptions) {
     this.router = options.router;
     this.log = options.log ?? (() => {});
-    this.server = createServer({ keepAlive: true }, (req, res) => {
+    // requestTimeout 0: `docker load`/`import` of a multi-GB tarball may take longer than
+    // Node's default 5 minutes to upload, and dockerd sets no such limit either.
+    this.server = createServer({ keepAlive: true, requestTimeout: 0 }, (req, res) => {
       void this.dispatch(req, res, undefined, undefined);
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
