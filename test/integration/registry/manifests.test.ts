@@ -78,6 +78,7 @@ describe('registry manifests', () => {
     const cases: [string, string, string][] = [
       ['not json', '{"schemaVersion": 2,', OCI_MANIFEST],
       ['an array', '[]', OCI_MANIFEST],
+      ['deeply nested', '['.repeat(500_000) + ']'.repeat(500_000), OCI_MANIFEST],
       ['schema 1', JSON.stringify({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] }), 'application/vnd.docker.distribution.manifest.v1+prettyjws'],
       ['unknown media type', JSON.stringify({ schemaVersion: 2, mediaType: 'application/x-weird', config: {}, layers: [] }), 'application/x-weird'],
       ['content-type/mediaType disagree', JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'x', digest: config, size: 2 }, layers: [] }), DOCKER_MANIFEST],
