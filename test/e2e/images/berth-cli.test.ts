@@ -103,6 +103,15 @@ describe('berth CLI against berthd', () => {
     assert.equal(q.stdout, `${image}\n`);
   });
 
+  test('pull by digest', async () => {
+    const digest = (JSON.parse((await berth(['image', 'inspect', image])).stdout)[0].RepoDigests as string[])[0]!.split('@')[1]!;
+    const byDigest = `${reg.addr}/cli/busybox@${digest}`;
+    const r = await berth(['pull', byDigest]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${esc(digest)}: Pulling from cli/busybox\n`));
+    assert.match(r.stdout, new RegExp(`Status: Image is up to date for ${esc(byDigest)}\n${esc(byDigest)}\n$`));
+  });
+
   test('images: table, -q, --digests, --no-trunc, --format, --filter, positional reference', async () => {
     const t = await berth(['images']);
     assert.equal(t.code, 0, t.stderr);
