@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, constants as fsc, lchown, link, lutimes, mkdir, open, readdir, readlink, symlink } from 'node:fs/promises';
+import { chmod, constants as fsc, lchown, link, lutimes, mkdir, open, readdir, symlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -9,9 +9,14 @@ import { decompressStream, type Compression } from '../archive/compression.ts';
 import { readTar, type TarHeader } from '../archive/tar.ts';
 import { writeSmallFiles, type SmallFile } from './file-writer.ts';
 import {
-  OVERLAY_OPAQUE_XATTR, isOpaqueDir, isWhiteoutStat, lstatOrNull, mknodBatch, readXattrs, removePath, writeXattrs,
+  OVERLAY_OPAQUE_XATTR, isWhiteoutStat, lstatOrNull, mknodBatch, removePath, writeXattrs,
   type NodeSpec,
 } from './fs-util.ts';
+import { IS_ROOT, badLayer, chownIfRoot, layerXattrs, restoreDirTimes, unsafe, type PendingLowerChecks } from './unpack-common.ts';
+import { finishLayer } from './lower-layers.ts';
+
+export type { PendingLowerChecks } from './unpack-common.ts';
+export { finishLayer, mergedLookup } from './lower-layers.ts';
 
 /**
  * Unpack one layer (an OCI changeset tar, possibly compressed) into a
@@ -59,25 +64,6 @@ export interface UnpackResult {
   entries: number;
   /** Work that needs the lower layers (overlay mode); run it with finishLayer(). */
   pending: PendingLowerChecks;
-}
-
-export interface PendingLowerChecks {
-  target: string;
-  layer: string;
-  /** Parent dirs this layer implies without an entry, parents first (relative paths). */
-  impliedDirs: string[];
-  /** Hardlinks whose target is not in this layer (relative paths). */
-  lowerLinks: Array<{ path: string; target: string }>;
-  /** mtimes of dirs, to restore after finishLayer touched their contents. */
-  dirTimes: Map<string, number>;
-}
-
-function unsafe(layer: string, entry: string, why: string): BerthError {
-  return new BerthError('BERTH_SNAPSHOT_UNSAFE_PATH', `layer ${layer}: entry "${entry}" ${why}; the layer is refused`, { status: 400, detail: { layer, entry } });
-}
-
-function badLayer(layer: string, entry: string, why: string): BerthError {
-  return new BerthError('BERTH_SNAPSHOT_BAD_LAYER', `layer ${layer}: entry "${entry}" ${why}`, { status: 400, detail: { layer, entry } });
 }
 
 /**
@@ -505,158 +491,6 @@ class Unpacker {
     await this.barrier();
     await restoreDirTimes(this.target, this.dirTimes);
   }
-}
-
-async function restoreDirTimes(target: string, dirTimes: Map<string, number>): Promise<void> {
-  const dirs = [...dirTimes.keys()].sort((a, b) => depth(b) - depth(a));
-  for (const rel of dirs) {
-    const t = dirTimes.get(rel)!;
-    await lutimes(rel === '' ? target : join(target, rel), t, t);
-  }
-}
-
-function depth(rel: string): number {
-  if (rel === '') return 0;
-  let n = 1;
-  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
-  return n;
-}
-
-/** overlayfs's own xattrs from a layer would steer the kernel (redirects, metacopy): only berth sets those. */
-function layerXattrs(xattrs: Map<string, Buffer>): Map<string, Buffer> {
-  let filtered: Map<string, Buffer> | undefined;
-  for (const name of xattrs.keys()) {
-    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
-      filtered ??= new Map(xattrs);
-      filtered.delete(name);
-    }
-  }
-  return filtered ?? xattrs;
-}
-
-const IS_ROOT = process.getuid?.() === 0;
-async function chownIfRoot(fn: () => Promise<void>): Promise<void> {
-  if (IS_ROOT) {
-    await fn();
-    return;
-  }
-  // Unprivileged unpack (tests, rootless): ownership cannot be given away; keep ours.
-  await fn().catch(() => {});
-}
-
-// ---------------------------------------------------------------------------
-// Lower-layer checks for overlay-mode layers
-// ---------------------------------------------------------------------------
-
-type Lookup =
-  | { kind: 'missing' }
-  | { kind: 'entry'; path: string; stat: Stats }
-  | { kind: 'symlink-parent'; at: string }
-  | { kind: 'notdir-parent'; at: string };
-
-/**
- * What overlayfs would show at `rel` for the stack `layers` (topmost first),
- * walking component by component without following symlinks. Dirs in the
- * top layer named in `transparent` (dirs a layer only implied) merge but do
- * not hide what is below them, so a symlink below one is found.
- */
-export async function mergedLookup(layers: string[], rel: string, transparent: Set<string> = new Set()): Promise<Lookup> {
-  const parts = rel.split('/').filter(Boolean);
-  let candidates = layers.map((_, i) => i);
-  let prefix = '';
-  for (let c = 0; c < parts.length; c++) {
-    prefix = prefix === '' ? parts[c]! : `${prefix}/${parts[c]}`;
-    const next: number[] = [];
-    let found: { idx: number; stat: Stats } | null = null;
-    for (const idx of candidates) {
-      const st = await lstatOrNull(join(layers[idx]!, prefix));
-      if (st === null) continue;
-      if (isWhiteoutStat(st)) break;
-      if (st.isDirectory()) {
-        if (idx === 0 && transparent.has(prefix)) {
-          next.push(idx);
-          // an implied dir that this layer made opaque hides the lowers' children (but not the lowers' dir itself)
-          if (c < parts.length - 1 && (await isOpaqueDir(join(layers[idx]!, prefix)))) break;
-          continue;
-        }
-        found ??= { idx, stat: st };
-        next.push(idx);
-        if (await isOpaqueDir(join(layers[idx]!, prefix))) break;
-        continue;
-      }
-      if (found === null) found = { idx, stat: st };
-      break;
-    }
-    const last = c === parts.length - 1;
-    if (found && !found.stat.isDirectory()) {
-      if (last) return { kind: 'entry', path: join(layers[found.idx]!, prefix), stat: found.stat };
-      return found.stat.isSymbolicLink() ? { kind: 'symlink-parent', at: prefix } : { kind: 'notdir-parent', at: prefix };
-    }
-    if (next.length === 0) return { kind: 'missing' };
-    if (last) {
-      const top = found ?? { idx: next[0]!, stat: (await lstatOrNull(join(layers[next[0]!]!, prefix)))! };
-      return { kind: 'entry', path: join(layers[top.idx]!, prefix), stat: top.stat };
-    }
-    candidates = next;
-  }
-  return { kind: 'missing' };
-}
-
-/**
- * The second half of an overlay-mode unpack, once the lower layers are
- * complete: refuse a layer that writes through a symlink of a lower layer,
- * give implied parent dirs the metadata of the dir they merge with (so the
- * merged view keeps the lower dir's mode and owner), and materialise
- * hardlinks to lower files as copies (layer dirs are independent).
- * `lowers` are the lower layer dirs, topmost first.
- */
-export async function finishLayer(pending: PendingLowerChecks, lowers: string[]): Promise<void> {
-  if (pending.impliedDirs.length === 0 && pending.lowerLinks.length === 0) return;
-  const layers = [pending.target, ...lowers];
-  const implied = new Set(pending.impliedDirs);
-  for (const rel of pending.impliedDirs) {
-    const r = await mergedLookup(layers, rel, implied);
-    if (r.kind === 'symlink-parent' || (r.kind === 'entry' && r.stat.isSymbolicLink())) {
-      const at = r.kind === 'symlink-parent' ? r.at : rel;
-      throw unsafe(pending.layer, rel, `goes through "${at}", a symlink in a lower layer (a path through a symlink could write outside the snapshot)`);
-    }
-    if (r.kind === 'notdir-parent' || (r.kind === 'entry' && !r.stat.isDirectory())) {
-      throw badLayer(pending.layer, rel, 'has a parent that is not a directory in the lower layers');
-    }
-    if (r.kind === 'entry' && r.path !== join(pending.target, rel)) {
-      const dst = join(pending.target, rel);
-      await chownIfRoot(() => lchown(dst, r.stat.uid, r.stat.gid));
-      await chmod(dst, r.stat.mode & 0o7777);
-      pending.dirTimes.set(rel, r.stat.mtimeMs / 1000);
-    }
-  }
-  for (const { path, target } of pending.lowerLinks) {
-    const r = await mergedLookup(layers, target, implied);
-    if (r.kind === 'symlink-parent') throw unsafe(pending.layer, path, `is a hardlink through "${r.at}", a symlink in a lower layer`);
-    if (r.kind !== 'entry') throw badLayer(pending.layer, path, `is a hardlink to "${target}", which exists in no layer`);
-    if (r.stat.isDirectory()) throw badLayer(pending.layer, path, `is a hardlink to a directory "${target}"`);
-    const dst = join(pending.target, path);
-    if (await lstatOrNull(dst)) continue; // a later entry of the layer took the path: the last entry wins
-    await copyEntry(r.path, r.stat, dst);
-  }
-  await restoreDirTimes(pending.target, pending.dirTimes);
-}
-
-/** Copy one non-directory with its metadata (for hardlinks into a lower layer). */
-async function copyEntry(src: string, st: Stats, dst: string): Promise<void> {
-  if (st.isSymbolicLink()) {
-    await symlink(await readlink(src), dst);
-  } else if (st.isFile()) {
-    await copyFile(src, dst, fsc.COPYFILE_EXCL);
-  } else {
-    const kind = st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : 'fifo';
-    await mknodBatch([{ path: dst, kind, major: Math.floor(st.rdev / 256) & 0xfff, minor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00) }]);
-  }
-  await chownIfRoot(() => lchown(dst, st.uid, st.gid));
-  if (!st.isSymbolicLink()) await chmod(dst, st.mode & 0o7777);
-  const xattrs = await readXattrs(src);
-  if (xattrs.size > 0) await writeXattrs(dst, layerXattrs(xattrs), dst);
-  await lutimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
 }
 
 /** Unpack and finish in one go, for when the lower layers are already complete. */

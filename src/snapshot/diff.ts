@@ -9,7 +9,7 @@ import type { Descriptor } from '../oci/image-spec.ts';
 import { createCompressor, layerMediaType, type Compression } from '../archive/compression.ts';
 import { writeTar, type TarEntryType, type TarWriteEntry } from '../archive/tar.ts';
 import { isOpaqueDir, isWhiteoutStat, lstatOrNull, readXattrs } from './fs-util.ts';
-import { mergedLookup } from './apply.ts';
+import { mergedLookup } from './lower-layers.ts';
 import type { SnapshotDirs } from './types.ts';
 
 /**

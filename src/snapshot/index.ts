@@ -13,5 +13,6 @@ export {
   applyImageLayers, unpackImage, chainIds, unpackedPrefix, removeStaleExtractions,
   type LayerSource, type UnpackImageOptions, type UnpackedImage, type ApplyImageLayersOptions,
 } from './layers.ts';
-export { applyLayer, unpackLayer, finishLayer, cleanEntryPath, type UnpackOptions, type UnpackResult, type WhiteoutMode } from './apply.ts';
+export { applyLayer, unpackLayer, cleanEntryPath, type UnpackOptions, type UnpackResult, type WhiteoutMode, type PendingLowerChecks } from './apply.ts';
+export { finishLayer } from './lower-layers.ts';
 export { changes, diffLayer, writeDiffLayer, type Change, type ChangeKind, type DiffOptions, type DiffStream, type StoredLayer } from './diff.ts';

@@ -4,7 +4,8 @@ import { BerthError } from '../common/errors.ts';
 import type { ProgressSink } from '../common/progress.ts';
 import type { ContentStore, Digest } from '../content/types.ts';
 import { isLayerMediaType, type Descriptor } from '../oci/image-spec.ts';
-import { finishLayer, unpackLayer, type UnpackResult } from './apply.ts';
+import { unpackLayer, type UnpackResult } from './apply.ts';
+import { finishLayer } from './lower-layers.ts';
 import type { Snapshotter } from './types.ts';
 
 /**
