@@ -6,6 +6,16 @@
 import type { ContainerConfig as OciContainerConfig } from '../oci/image-spec.ts';
 import type { ImageDetails, ImageHistoryItem, ImageSummary as DomainSummary } from '../image/service.ts';
 import type { ContainerConfig, ImageHistoryResponseItem, ImageInspect, ImageSummary } from './types.ts';
+import { API_VERSION } from '../common/config.ts';
+import { compareVersions } from './version.ts';
+
+/**
+ * Fields dockerd stopped sending as the API moved on: VirtualSize from 1.44,
+ * Container/ContainerConfig from 1.45. Older clients (compose 1.29 speaks 1.41)
+ * still get them, as from a dockerd of their time.
+ */
+const hasVirtualSize = (apiVersion: string) => compareVersions(apiVersion, '1.44') < 0;
+const hasContainerConfig = (apiVersion: string) => compareVersions(apiVersion, '1.45') < 0;
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -41,8 +51,8 @@ export function containerConfig(c: OciContainerConfig | undefined): ContainerCon
   return out;
 }
 
-export function imageSummary(s: DomainSummary): ImageSummary {
-  return {
+export function imageSummary(s: DomainSummary, apiVersion: string = API_VERSION): ImageSummary {
+  const out: ImageSummary = {
     Containers: s.containers,
     Created: s.created,
     Id: s.id,
@@ -52,11 +62,13 @@ export function imageSummary(s: DomainSummary): ImageSummary {
     RepoTags: s.repoTags.length ? s.repoTags : null,
     SharedSize: -1,
     Size: s.size,
-    VirtualSize: s.size,
   };
+  if (hasVirtualSize(apiVersion)) out.VirtualSize = s.size;
+  return out;
 }
 
-export function imageInspect(d: ImageDetails, graphDriverData: Record<string, string> | null = null): ImageInspect {
+export function imageInspect(d: ImageDetails, apiVersion: string = API_VERSION, graphDriverData: Record<string, string> | null = null): ImageInspect {
+  const legacy = hasContainerConfig(apiVersion);
   const out = {
     Id: d.id,
     RepoTags: d.repoTags,
@@ -64,8 +76,7 @@ export function imageInspect(d: ImageDetails, graphDriverData: Record<string, st
     Parent: d.parent,
     Comment: d.comment || lastHistoryComment(d),
     Created: d.created || ZERO_TIME,
-    Container: '',
-    ContainerConfig: containerConfig(d.containerConfig),
+    ...(legacy ? { Container: '', ContainerConfig: containerConfig(d.containerConfig) } : {}),
     DockerVersion: d.dockerVersion,
     Author: d.author,
     Config: containerConfig(d.config),
@@ -74,7 +85,7 @@ export function imageInspect(d: ImageDetails, graphDriverData: Record<string, st
     Os: d.os,
     ...(d.osVersion ? { OsVersion: d.osVersion } : {}),
     Size: d.size,
-    VirtualSize: d.size,
+    ...(hasVirtualSize(apiVersion) ? { VirtualSize: d.size } : {}),
     GraphDriver: { Data: graphDriverData, Name: 'overlay2' },
     RootFS: { Type: d.rootfs.type, Layers: d.rootfs.diffIds },
     Metadata: { LastTagTime: d.lastTagTime ?? ZERO_TIME },

@@ -127,7 +127,7 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
       // dockerd filters digest references by the pattern too (matched on their name).
       for (const s of list) s.repoDigests = s.repoDigests.filter((d) => patterns.some((p) => referenceMatches(p, d.replace(/@.*$/, ''))));
     }
-    ctx.sendJson(200, list.map(imageSummary));
+    ctx.sendJson(200, list.map((i) => imageSummary(i, ctx.apiVersion)));
   });
 
   router.get('/images/search', () => {
@@ -162,7 +162,7 @@ export function addImageRoutes(router: Router, images: ImageService, options: { 
     ctx.sendJson(200, report);
   });
 
-  router.get('/images/{name:.*}/json', async (ctx) => ctx.sendJson(200, imageInspect(await images.inspect(ctx.params.name!))));
+  router.get('/images/{name:.*}/json', async (ctx) => ctx.sendJson(200, imageInspect(await images.inspect(ctx.params.name!), ctx.apiVersion)));
 
   router.get('/images/{name:.*}/history', async (ctx) => ctx.sendJson(200, imageHistory(await images.history(ctx.params.name!))));
 

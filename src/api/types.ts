@@ -147,8 +147,10 @@ export interface ImageInspect {
   Parent: string;
   Comment: string;
   Created: string;
-  Container: string;
-  ContainerConfig: ContainerConfig;
+  /** Up to API 1.44. */
+  Container?: string;
+  /** Up to API 1.44. */
+  ContainerConfig?: ContainerConfig;
   DockerVersion: string;
   Author: string;
   Config: ContainerConfig;
@@ -156,6 +158,7 @@ export interface ImageInspect {
   Variant?: string;
   Os: string;
   Size: number;
+  /** Up to API 1.43. */
   VirtualSize?: number;
   GraphDriver: { Data: Record<string, string> | null; Name: string };
   RootFS: { Type: string; Layers: string[] };

@@ -48,3 +48,41 @@ describe('JSON progress messages (protocol-traces/docker-pull.txt)', () => {
     assert.equal(encodeMessage(progressMessage({ id: '', status: 'Digest: sha256:e0' })), '{"status":"Digest: sha256:e0"}\r\n');
   });
 });
+
+describe('image JSON by API version', () => {
+  const details = {
+    id: `sha256:${'a'.repeat(64)}` as const,
+    repoTags: ['busybox:latest'],
+    repoDigests: [],
+    parent: '',
+    comment: '',
+    created: '2026-11-22T09:11:38.928764Z',
+    dockerVersion: '',
+    author: '',
+    config: { Cmd: ['/bin/sh'] },
+    architecture: 'amd64',
+    os: 'linux',
+    size: 1985512,
+    rootfs: { type: 'layers' as const, diffIds: [] },
+    history: [{ comment: 'Imported from -' }],
+    labels: {},
+    manifests: [],
+    containers: -1,
+  };
+  test('API 1.41 (the trace): Container, ContainerConfig and VirtualSize present, keys in dockerd order', async () => {
+    const { imageInspect } = await import('../../../src/api/image-json.ts');
+    const j = imageInspect(details as never, '1.41');
+    assert.deepEqual(Object.keys(j), ['Id', 'RepoTags', 'RepoDigests', 'Parent', 'Comment', 'Created', 'Container', 'ContainerConfig', 'DockerVersion', 'Author', 'Config', 'Architecture', 'Os', 'Size', 'VirtualSize', 'GraphDriver', 'RootFS', 'Metadata']);
+    assert.equal(j.Comment, 'Imported from -');
+    assert.deepEqual(Object.keys(j.Config), ['Hostname', 'Domainname', 'User', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'OpenStdin', 'StdinOnce', 'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels']);
+    assert.equal(j.Metadata.LastTagTime, '0001-01-01T00:00:00Z');
+  });
+  test('API 1.45: the fields dockerd dropped are gone', async () => {
+    const { imageInspect, imageSummary } = await import('../../../src/api/image-json.ts');
+    const j = imageInspect(details as never, '1.45');
+    assert.ok(!('Container' in j) && !('ContainerConfig' in j) && !('VirtualSize' in j));
+    const s = imageSummary({ id: details.id, repoTags: [], repoDigests: [], parentId: '', created: 1, size: 5, labels: {}, containers: -1 }, '1.45');
+    assert.deepEqual(s, { Containers: -1, Created: 1, Id: details.id, Labels: null, ParentId: '', RepoDigests: null, RepoTags: null, SharedSize: -1, Size: 5 });
+    assert.equal(imageSummary({ id: details.id, repoTags: [], repoDigests: [], parentId: '', created: 1, size: 5, labels: {}, containers: -1 }, '1.41').VirtualSize, 5);
+  });
+});
