@@ -474,6 +474,16 @@ function header(name: string, type: TarEntryType, st: Stats, extra: Partial<TarW
   };
 }
 
+/** readlink, or null when the link was removed or replaced since it was listed (a live container changes its tree). */
+async function readlinkOrNull(path: string): Promise<string | null> {
+  try {
+    return await readlink(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'EINVAL') return null;
+    throw err;
+  }
+}
+
 /** Exactly `size` bytes of an open file: a file that shrank is padded with zeros, growth is cut off (a live container may be writing it). */
 async function* fileBody(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
   const CHUNK = 256 * 1024;
@@ -540,7 +550,8 @@ async function* walkDir(dir: FileHandle, rel: string, rootDev: number, options: 
       linked.set(key, tarName);
     }
     if (type === 'symlink') {
-      yield { header: header(tarName, 'symlink', st, { linkname: await readlink(p) }) };
+      const target = await readlinkOrNull(p);
+      if (target !== null) yield { header: header(tarName, 'symlink', st, { linkname: target }) };
       continue;
     }
     if (type !== 'file') {
@@ -636,7 +647,8 @@ async function* oneEntry(parent: FileHandle, base: string, name: string): AsyncG
   const type = entryType(st);
   if (type === null) return;
   if (type === 'symlink') {
-    yield { header: header(name, 'symlink', st, { linkname: await readlink(p) }) };
+    const target = await readlinkOrNull(p);
+    if (target !== null) yield { header: header(name, 'symlink', st, { linkname: target }) };
     return;
   }
   if (type !== 'file') {

@@ -47,8 +47,10 @@ export async function readTarEntries(stream: NodeJS.ReadableStream | Buffer): Pr
     extract.on('finish', resolve);
     extract.on('error', reject);
   });
-  const src = Buffer.isBuffer(stream) ? Readable.from([stream]) : stream;
-  (src as Readable).pipe(extract);
+  const src = (Buffer.isBuffer(stream) ? Readable.from([stream]) : stream) as Readable;
+  // a failing source must fail the read, not crash the process
+  src.on('error', (err) => extract.destroy(err));
+  src.pipe(extract);
   await done;
   return out;
 }
