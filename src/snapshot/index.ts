@@ -10,8 +10,8 @@ export type { Snapshotter, SnapshotInfo, SnapshotKind, Mount, Usage, SnapshotOpt
 export { openSnapshotter, overlaySupported, type SnapshotterName, type OpenSnapshotterOptions } from './open.ts';
 export { mountAll, unmount } from './mount.ts';
 export {
-  applyImageLayers, unpackImage, chainIds, unpackedPrefix, removeStaleExtractions,
-  type LayerSource, type UnpackImageOptions, type UnpackedImage, type ApplyImageLayersOptions,
+  applyImageLayers, unpackImage, startProgressiveUnpack, chainIds, unpackedPrefix, removeStaleExtractions,
+  type LayerSource, type ProgressiveUnpack, type UnpackImageOptions, type UnpackedImage, type ApplyImageLayersOptions,
 } from './layers.ts';
 export { applyLayer, unpackLayer, cleanEntryPath, type UnpackOptions, type UnpackResult, type WhiteoutMode, type PendingLowerChecks } from './apply.ts';
 export { finishLayer } from './lower-layers.ts';

@@ -80,6 +80,48 @@ export async function applyImageLayers(options: ApplyImageLayersOptions): Promis
   return { chainId: r.chainId!, snapshotKey: r.snapshotKey! };
 }
 
+export interface ProgressiveUnpack {
+  /** Layer `index` (position in the manifest) is in the store: it may be unpacked now. */
+  layerReady(index: number): void;
+  /** The download failed: layers not yet ready are not unpacked, `done` rejects with `reason`. */
+  abort(reason: unknown): void;
+  /** Resolves when every layer is unpacked and committed. */
+  done: Promise<UnpackedImage>;
+}
+
+/**
+ * Unpack while a pull is still downloading: start it once the config (the
+ * diff IDs) is known, and call layerReady(i) from the pull's per-layer
+ * commit callback (pullImage's onLayerCommitted). With overlayfs each layer
+ * is unpacked as soon as it is ready; a failed download is passed to abort().
+ */
+export function startProgressiveUnpack(options: Omit<UnpackImageOptions, 'layers'> & { layers: Descriptor[]; diffIds: Digest[] }): ProgressiveUnpack {
+  if (options.layers.length !== options.diffIds.length) {
+    throw new BerthError('BERTH_SNAPSHOT_BAD_IMAGE', `image has ${options.layers.length} layers but its config lists ${options.diffIds.length} diff_ids`, { status: 400 });
+  }
+  const gates = options.layers.map(() => {
+    let open!: () => void;
+    let fail!: (err: unknown) => void;
+    const promise = new Promise<void>((resolve, reject) => { open = resolve; fail = reject; });
+    promise.catch(() => {});
+    return { promise, open, fail };
+  });
+  const done = unpackImage({
+    ...options,
+    layers: options.layers.map((descriptor, i) => ({ descriptor, diffId: options.diffIds[i]!, ready: gates[i]!.promise })),
+  });
+  done.catch(() => {});
+  return {
+    layerReady(index: number) {
+      gates[index]?.open();
+    },
+    abort(reason: unknown) {
+      for (const g of gates) g.fail(reason);
+    },
+    done,
+  };
+}
+
 /** How many leading layers are already unpacked (a pull need not download those blobs). */
 export async function unpackedPrefix(snapshotter: Snapshotter, diffIds: Digest[]): Promise<number> {
   const ids = chainIds(diffIds);
@@ -133,7 +175,10 @@ export async function unpackImage(options: UnpackImageOptions): Promise<Unpacked
     // Surface a failure of any layer even while lower ones are still running.
     p.catch(() => {});
   }
-  await Promise.all(done);
+  // Settle everything before answering, so no layer is still unpacking (or cleaning up) after a failure is reported.
+  const settled = await Promise.allSettled(done);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   const top = ids[ids.length - 1];
   return { chainId: top, snapshotKey: top };
 }

@@ -8,7 +8,7 @@ import { makeTempDir, removeTempDir, unmountUnder } from '../../helpers/tmp.ts';
 import { openContentStore } from '../../../src/content/local.ts';
 import { openSnapshotter } from '../../../src/snapshot/open.ts';
 import { mountAll, unmount } from '../../../src/snapshot/mount.ts';
-import { applyImageLayers, chainIds, unpackImage, unpackedPrefix } from '../../../src/snapshot/layers.ts';
+import { applyImageLayers, chainIds, startProgressiveUnpack, unpackImage, unpackedPrefix } from '../../../src/snapshot/layers.ts';
 import { isBerthError } from '../../../src/common/errors.ts';
 import type { ProgressEvent } from '../../../src/common/progress.ts';
 import type { Descriptor, Digest } from '../../../src/oci/image-spec.ts';
@@ -145,6 +145,30 @@ for (const driver of ['overlayfs', 'native'] as const) {
       gates[0]!.open();
       const r = await pending;
       assert.deepEqual(Object.fromEntries([...(await merged(r.snapshotKey!))].filter(([k]) => k.startsWith('x/'))), { 'x/2': '2', 'x/3': '3' });
+    });
+
+    test('progressive unpack: layers announced as their downloads finish; an aborted pull leaves nothing', async () => {
+      const l = [
+        await putLayer(store, [{ name: 'p/1', body: '1' }], 'gzip'),
+        await putLayer(store, [{ name: 'p/2', body: '2' }], 'zstd'),
+        await putLayer(store, [{ name: 'p/3', body: '3' }], 'none'),
+      ];
+      const before = (await s.list()).length;
+      const run = startProgressiveUnpack({ snapshotter: s, store, layers: l.map((x) => x.descriptor), diffIds: l.map((x) => x.diffId) });
+      run.layerReady(1);
+      run.layerReady(2);
+      run.layerReady(0);
+      const r = await run.done;
+      assert.equal((await merged(r.snapshotKey!)).get('p/3'), '3');
+      assert.equal((await s.list()).length, before + 3);
+
+      const m = [await putLayer(store, [{ name: 'q/1', body: '1' }], 'gzip'), await putLayer(store, [{ name: 'q/2', body: '2' }], 'gzip')];
+      const aborted = startProgressiveUnpack({ snapshotter: s, store, layers: m.map((x) => x.descriptor), diffIds: m.map((x) => x.diffId) });
+      aborted.layerReady(1);
+      await new Promise((res) => setTimeout(res, 50));
+      aborted.abort(new Error('download failed'));
+      await assert.rejects(aborted.done, /download failed/);
+      assert.equal((await s.list()).length, before + 3, 'no snapshot left from the aborted pull');
     });
 
     test('a diffID mismatch is a clear error and leaves no snapshot', async () => {
