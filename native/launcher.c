@@ -283,6 +283,9 @@ int main(int argc, char **argv) {
   pid_t joiner = fork();
   if (joiner < 0) fail("fork: %s", strerror(errno));
   if (joiner == 0) {
+    /* The caller's control channel stays with the launcher alone: a container
+     * waiting on its exec fifo must not keep the caller's socket open. */
+    close(ctl_fd);
     close(sv[0]);
     joiner_main(&plan, sv[1], console_sock);
   }

@@ -104,6 +104,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       },
     });
     const pid = await l.ready;
+    // A monitor launcher outlives this call; it must not keep the caller alive.
+    if (opts.exitFile) l.child.unref();
     state.pid = pid;
     state.pidStartTime = procStat(pid)?.startTime ?? '';
     state.status = 'created';

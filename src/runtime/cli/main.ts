@@ -202,7 +202,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function execCommand(root: string, argv: string[]): Promise<number> {
-  const p = parseFlags(argv, EXEC, { stopAtPositional: false });
+  // As runc: flags end at the container id; the rest is the command and its own flags.
+  const p = parseFlags(argv, EXEC, { stopAtPositional: true });
+  p.positionals.push(...p.rest);
   const id = one(p, 'exec');
   let proc: Process;
   const processFile = flag(p, 'process');

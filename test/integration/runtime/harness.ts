@@ -5,7 +5,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import type { StdioOptions } from 'node:child_process';
-import { readdirSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Spec } from '../../../src/oci/runtime-spec.ts';
@@ -41,9 +41,22 @@ export function cli(root: string, args: string[], opts: { cwd?: string; stdio?: 
     if (child.stdin) child.stdin.end(opts.input ?? '');
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', rej);
-    child.on('close', (code, signal) => {
+    // A created container keeps the CLI's stdio open (as with runc), so the
+    // result is taken at exit, once the CLI's own output has drained.
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      res({ code: code ?? 128 + (signal ? 9 : 0), stdout, stderr });
+      let open = [child.stdout, child.stderr].filter((s) => s && !s.readableEnded).length;
+      const done = () => res({ code: code ?? 128 + (signal ? 9 : 0), stdout, stderr });
+      if (open === 0) return done();
+      const t = setTimeout(done, 100);
+      for (const s of [child.stdout, child.stderr]) {
+        s?.on('end', () => {
+          if (--open === 0) {
+            clearTimeout(t);
+            done();
+          }
+        });
+      }
     });
   });
 }
@@ -88,14 +101,17 @@ export async function makeRuntimeRoot(): Promise<{ root: string; tmp: string; cl
   };
 }
 
-/** Every process whose cwd, root or command line points into dir (leftover check). */
+/** Every live process whose root directory is dir (after pivot_root its path reads "/", so compare inodes). */
 export function processesUnder(dir: string): number[] {
+  const want = statSync(dir);
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
-      const root = readlinkSync(`/proc/${name}/root`);
-      if (root.startsWith(dir)) out.push(Number(name));
+      const st = statSync(`/proc/${name}/root`);
+      if (st.ino !== want.ino || st.dev !== want.dev) continue;
+      if (/\) [ZX] /.test(readFileSync(`/proc/${name}/stat`, 'utf8'))) continue;
+      out.push(Number(name));
     } catch {
       /* gone */
     }
