@@ -244,7 +244,7 @@ export async function deleteContainer(root: string | undefined, id: string, forc
     // Wait until the init is gone or a zombie (its parent reaps it, not us).
     for (let i = 0; i < 5000 && initAlive(state); i++) sleepMs(1);
   }
-  const cgroups = await openCgroups(state.cgroupsPath, id);
+  const cgroups = openCgroups(state.cgroupsPath, id);
   await cgroups.destroy().catch((err: Error) => process.stderr.write(`berth-runtime: warning: ${err.message}\n`));
   if (state.status !== 'creating' && state.pid) {
     await runHooks(state.config, 'poststop', hookState(state, 'stopped', 0)).catch((err: Error) =>

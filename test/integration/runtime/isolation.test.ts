@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildNative, cli, makeBundle, makeRuntimeRoot, processesUnder, shArgs } from './harness.ts';
 import type { Bundle } from './harness.ts';
@@ -166,6 +166,38 @@ describe('berth-runtime run: isolation', () => {
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'bar baz\n/tmp\nuid=1000 gid=1001 groups=5,7\n0027\n/\n');
+  });
+
+  test('a memory limit OOM-kills a process that allocates past it', async () => {
+    const r = await run('head -c 300m /dev/zero | tail > /dev/null; echo rc=$?; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null', (b) => {
+      b.spec.linux!.resources = { ...b.spec.linux!.resources, memory: { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 } };
+    });
+    assert.match(r.stdout, /rc=137/, r.stderr);
+  });
+
+  test('a pids limit stops a fork bomb', async () => {
+    const r = await run('i=0; while [ $i -lt 30 ]; do sleep 3 & i=$((i+1)); done; echo started; ls /proc | grep -c "^[0-9]"', (b) => {
+      b.spec.linux!.resources = { ...b.spec.linux!.resources, pids: { limit: 10 } };
+    });
+    const count = Number(r.stdout.trim().split('\n').at(-1));
+    assert.ok(count <= 10, `at most 10 processes, saw ${count}: ${r.stdout} ${r.stderr}`);
+    assert.match(r.stderr, /can't fork|Resource temporarily unavailable/);
+  });
+
+  test('cgroupsPath is honoured and the cgroup is removed afterwards', async () => {
+    const r = await run('cat /proc/self/cgroup | grep memory; test -e /sys/fs/cgroup/memory/memory.limit_in_bytes && echo seen', (b) => {
+      b.spec.linux!.cgroupsPath = '/berth-rt-test/cg1';
+      b.spec.linux!.namespaces = b.spec.linux!.namespaces!.filter((ns) => ns.type !== 'cgroup');
+    });
+    assert.match(r.stdout, /memory:\/berth-rt-test\/cg1/, r.stderr);
+    assert.equal(existsSync('/sys/fs/cgroup/memory/berth-rt-test/cg1'), false);
+    for (const c of readdirSync('/sys/fs/cgroup')) {
+      try {
+        rmdirSync(`/sys/fs/cgroup/${c}/berth-rt-test`);
+      } catch {
+        /* not there */
+      }
+    }
   });
 
   test('nothing of the containers is left: no process rooted in the bundle, no state', async () => {
