@@ -935,7 +935,7 @@ export async function putArchive(rootfs: string, path: string, source: Readable,
       }
       if (loc.name !== '' && !loc.stat!.isDirectory()) {
         await loc.parent.release();
-        throw new BerthError('BERTH_CONTAINER_NOT_A_DIRECTORY', `extraction point is not a directory: ${path}`, { status: 400, detail: { path } });
+        throw new BerthError('BERTH_CONTAINER_NOT_A_DIRECTORY', 'extraction point is not a directory', { status: 400, detail: { path } });
       }
       dest = await fs.openDir(loc);
     } catch (err) {

@@ -137,15 +137,17 @@ function blkioJson(stats: CgroupStats, version: 'v1' | 'v2'): BlkioStatsJson {
       ops.push({ major, minor, op: 'read', value: d.readOps }, { major, minor, op: 'write', value: d.writeOps });
     }
   }
+  // What dockerd 20.10 sends, seen on this host: v1 copies the kernel's lists (empty ones as []); v2 fills two lists and leaves the rest null.
+  const empty = version === 'v1' ? [] : null;
   return {
-    io_service_bytes_recursive: bytes.length > 0 ? bytes : null,
-    io_serviced_recursive: ops.length > 0 ? ops : null,
-    io_queue_recursive: null,
-    io_service_time_recursive: null,
-    io_wait_time_recursive: null,
-    io_merged_recursive: null,
-    io_time_recursive: null,
-    sectors_recursive: null,
+    io_service_bytes_recursive: bytes.length > 0 ? bytes : empty,
+    io_serviced_recursive: ops.length > 0 ? ops : empty,
+    io_queue_recursive: version === 'v1' ? [] : null,
+    io_service_time_recursive: version === 'v1' ? [] : null,
+    io_wait_time_recursive: version === 'v1' ? [] : null,
+    io_merged_recursive: version === 'v1' ? [] : null,
+    io_time_recursive: version === 'v1' ? [] : null,
+    sectors_recursive: version === 'v1' ? [] : null,
   };
 }
 

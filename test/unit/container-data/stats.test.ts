@@ -31,7 +31,7 @@ describe('docker stats JSON', () => {
     assert.deepEqual(s.blkio_stats.io_service_bytes_recursive, [
       { major: 8, minor: 0, op: 'Read', value: 4096 }, { major: 8, minor: 0, op: 'Write', value: 8192 }, { major: 8, minor: 0, op: 'Total', value: 12288 },
     ]);
-    assert.equal(s.blkio_stats.io_queue_recursive, null);
+    assert.deepEqual(s.blkio_stats.io_queue_recursive, [], 'v1: the lists Docker copies from the kernel are [] when empty');
     assert.equal(s.num_procs, 0);
     assert.deepEqual(s.storage_stats, {});
     assert.equal('networks' in s, false, 'no networks for a loopback-only container');
@@ -63,6 +63,7 @@ describe('docker stats JSON', () => {
     assert.equal(s.cpu_stats.cpu_usage.percpu_usage, undefined);
     assert.deepEqual(s.memory_stats, { usage: 5000, stats: { anon: 3000, file: 2000, inactive_file: 1000 }, limit: 1 << 20 });
     assert.deepEqual(s.blkio_stats.io_serviced_recursive!.map((e) => e.op), ['read', 'write']);
+    assert.equal(s.blkio_stats.io_queue_recursive, null);
     assert.deepEqual(s.pids_stats, { current: 1, limit: 100 });
     assert.deepEqual(s.networks, net);
     assert.equal(memoryUsage(s), 4000);
