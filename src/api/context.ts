@@ -156,6 +156,10 @@ export class RequestContext {
   hijack(contentType = 'application/vnd.docker.raw-stream'): Duplex {
     if (this.upgradeSocket) {
       const socket = this.upgradeSocket;
+      if (this.res) {
+        if (this.res.headersSent) throw new Error('cannot hijack: the response has already started');
+        this.res.detachSocket(socket as import('node:net').Socket);
+      }
       const lines = [
         'HTTP/1.1 101 UPGRADED',
         `Content-Type: ${contentType}`,

@@ -4,7 +4,8 @@
  * `{"message": …}`. Endpoint groups (system, images, later containers) add
  * their routes to the table; this file knows none of them.
  */
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeaders, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -49,7 +50,13 @@ export class ApiServer {
       void this.dispatch(req, res, undefined, undefined);
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.dispatch(req, undefined, socket, head);
+      // Give upgrade requests an ordinary response too, so a route that does not
+      // hijack (or fails before it does) answers the usual way; hijack() detaches it.
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.once('finish', () => socket.end());
+      void this.dispatch(req, res, socket, head);
     });
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);

@@ -232,6 +232,7 @@ describe('hijacking (Upgrade: tcp → 101)', () => {
     dir = await makeTempDir('berth-hijack-');
     const router = new Router();
     router.head('/_ping', (ctx) => ctx.sendStatus(200));
+    router.post('/plain', (ctx) => ctx.sendJson(200, { ok: true }));
     // An echo endpoint shaped like exec start: JSON body, then a raw stream.
     router.post('/echo/{id}/start', async (ctx) => {
       const body = await ctx.jsonObject<{ Detach: boolean }>();
@@ -265,6 +266,23 @@ describe('hijacking (Upgrade: tcp → 101)', () => {
     });
     assert.match(raw, /^HTTP\/1.1 101 UPGRADED\r\nContent-Type: application\/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: /);
     assert.match(raw, /\r\n\r\nid=abc detach=false\nHELLO$/);
+  });
+
+  test('an Upgrade request to a route that does not hijack gets an ordinary answer', async () => {
+    const raw = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect(join(dir, 'api.sock'));
+        let out = '';
+        s.on('data', (c) => (out += c.toString()));
+        s.on('close', () => resolve(out));
+        s.on('error', reject);
+        s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+      });
+    const notFound = await raw('/v1.41/containers/nope/attach');
+    assert.match(notFound, /^HTTP\/1.1 404 Not Found\r\n/);
+    assert.match(notFound, /\{"message":"page not found: POST \/v1.41\/containers\/nope\/attach/);
+    const plain = await raw('/v1.41/plain');
+    assert.match(plain, /^HTTP\/1.1 200 OK\r\n[\s\S]*\r\n\r\n\{"ok":true\}\n$/);
   });
 
   test('the client hijack() gets the same stream', async () => {
