@@ -52,14 +52,14 @@ before(async () => {
   );
   let log = '';
   dockerd.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-4000)));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (dockerd.exitCode !== null) throw new Error(`dockerd exited with ${dockerd.exitCode}: ${log}`);
     try {
       await run('docker', ['-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}']);
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`dockerd did not come up in 30 s: ${log}`);
+      if (Date.now() > deadline) throw new Error(`dockerd did not come up in 90 s: ${log}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -76,7 +76,7 @@ after(async () => {
   await reg?.close();
 });
 
-test('docker push to the berth registry, cross-repo mount, and docker pull back by digest', { timeout: 120_000 }, async () => {
+test('docker push to the berth registry, cross-repo mount, and docker pull back by digest', { timeout: 300_000 }, async () => {
   const layout = await makeBusyboxLayout(join(reg.dir, 'work'), join(reg.dir, 'layout'), 'v1');
   const archive = join(reg.dir, 'busybox.tar');
   await run('skopeo', ['copy', `oci:${layout.dir}:v1`, `docker-archive:${archive}:bb:v1`]);

@@ -8,7 +8,7 @@ import { makeBusyboxLayout } from './oci-layout-fixture.ts';
 
 const run = promisify(execFile);
 
-test('podman pushes to and pulls from the berth registry', { timeout: 120_000 }, async () => {
+test('podman pushes to and pulls from the berth registry', { timeout: 300_000 }, async () => {
   const reg = await startTestRegistry();
   try {
     const host = reg.url.replace('http://', '');
