@@ -214,13 +214,17 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
     if (r.escape) {
       throw new BerthError('BERTH_RUNTIME_MOUNT_ESCAPE', `config.json: ${where}: ${m.destination} escapes the rootfs through symlink ${r.escape.link} -> ${r.escape.target}`, { status: 400 });
     }
+    // Symlinks in the image are followed inside the rootfs here, so the launcher
+    // creates missing directories along the real path (dangling links included);
+    // it re-resolves with RESOLVE_IN_ROOT, so a later swap cannot leave the rootfs.
+    const resolved = r.containerPath;
     if (dest === '/dev' && m.type === 'tmpfs') devIsTmpfs = true;
     if (dest === '/dev/pts' && m.type === 'devpts') hasDevpts = true;
     if (m.type === 'cgroup' || m.type === 'cgroup2') {
-      addCgroupMount(w, m, dest, userns, new Set((spec.linux?.namespaces ?? []).map((n) => n.type)).has('cgroup'));
+      addCgroupMount(w, m, resolved, userns, new Set((spec.linux?.namespaces ?? []).map((n) => n.type)).has('cgroup'));
       return;
     }
-    addMount(w, m, dest, opts.bundle, i);
+    addMount(w, m, resolved, opts.bundle, i);
   });
 
   if (devIsTmpfs) {

@@ -1,0 +1,103 @@
+/**
+ * Bad bundles: each is refused with a clear error naming the field, a
+ * non-zero exit, and nothing left behind (no state, no process, no cgroup).
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Spec } from '../../../src/oci/runtime-spec.ts';
+import { defaultSpec } from '../../../src/runtime/default-spec.ts';
+import { buildNative, cli, makeBundle, makeRuntimeRoot, processesUnder } from './harness.ts';
+import type { Bundle } from './harness.ts';
+
+let env: Awaited<ReturnType<typeof makeRuntimeRoot>>;
+let bundle: Bundle;
+let n = 0;
+
+async function expectRefused(config: string | ((s: Spec) => void), message: RegExp): Promise<void> {
+  if (typeof config === 'string') {
+    writeFileSync(join(bundle.dir, 'config.json'), config);
+  } else {
+    const spec = defaultSpec();
+    spec.process!.terminal = false;
+    spec.process!.args = ['true'];
+    config(spec);
+    writeFileSync(join(bundle.dir, 'config.json'), JSON.stringify(spec));
+  }
+  const id = `bad-${n++}`;
+  for (const cmd of ['create', 'run']) {
+    const r = await cli(env.root, [cmd, '--bundle', bundle.dir, id]);
+    assert.notEqual(r.code, 0, `${cmd} must fail`);
+    assert.match(r.stderr, message);
+    assert.equal(existsSync(join(env.root, id)), false, 'no state left');
+  }
+  assert.deepEqual(processesUnder(bundle.rootfs), []);
+  assert.equal(existsSync(`/sys/fs/cgroup/memory/berth/${id}`), false, 'no cgroup left');
+}
+
+describe('berth-runtime: bad input', () => {
+  before(async () => {
+    buildNative();
+    env = await makeRuntimeRoot();
+    bundle = await makeBundle(env.tmp);
+  });
+  after(async () => {
+    await env.cleanup();
+  });
+
+  test('config.json that is not JSON', () => expectRefused('{"ociVersion": "1.2.0", ', /config\.json: not valid JSON/));
+  test('no config.json at all', async () => {
+    rmSync(join(bundle.dir, 'config.json'), { force: true });
+    const r = await cli(env.root, ['create', '--bundle', bundle.dir, 'nocfg']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cannot read config\.json \(ENOENT\)/);
+  });
+  test('missing ociVersion', () => expectRefused((s) => delete (s as Partial<Spec>).ociVersion, /config\.json: ociVersion: required/));
+  test('missing process.args', () => expectRefused((s) => delete s.process!.args, /config\.json: process\.args: must be a non-empty array/));
+  test('missing process.cwd', () => expectRefused((s) => delete (s.process as Partial<NonNullable<Spec['process']>>).cwd, /process\.cwd: must be an absolute path/));
+  test('missing root', () => expectRefused((s) => delete s.root, /config\.json: root: required/));
+  test('unknown namespace', () =>
+    expectRefused((s) => s.linux!.namespaces!.push({ type: 'bogus' as 'pid' }), /linux\.namespaces\[6\]\.type: unknown namespace type "bogus"/));
+  test('unknown capability', () =>
+    expectRefused((s) => s.process!.capabilities!.bounding!.push('CAP_BOGUS'), /process\.capabilities\.bounding\[3\]: unknown capability "CAP_BOGUS"/));
+  test('unknown seccomp action', () =>
+    expectRefused((s) => {
+      s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_EXPLODE' as 'SCMP_ACT_KILL' }] };
+    }, /linux\.seccomp\.syscalls\[0\]\.action.*SCMP_ACT_EXPLODE/));
+  test('rootfs that does not exist', () => expectRefused((s) => (s.root!.path = 'no-such-rootfs'), /root\.path: rootfs .*no-such-rootfs does not exist/));
+  test('args[0] not in the rootfs', () =>
+    expectRefused((s) => (s.process!.args = ['no-such-binary']), /process\.args\[0\]: "no-such-binary" not found in the rootfs/));
+  test('unknown rlimit', () => expectRefused((s) => s.process!.rlimits!.push({ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }), /process\.rlimits\[1\]\.type: unknown rlimit/));
+  test('a bind mount whose source does not exist', () =>
+    expectRefused((s) => s.mounts!.push({ destination: '/x', type: 'bind', source: '/no/such/source', options: ['rbind'] }), /mounts\[7\]\.source: bind source \/no\/such\/source does not exist/));
+  test('a non-absolute mount destination', () =>
+    expectRefused((s) => s.mounts!.push({ destination: 'relative', type: 'tmpfs', source: 'tmpfs' }), /mounts\[7\]\.destination: must be an absolute path/));
+  test('a sysctl that is not namespaced', () => expectRefused((s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), /linux\.sysctl\.vm\.swappiness: is not namespaced/));
+  test('a bad container id', async () => {
+    const r = await cli(env.root, ['create', '--bundle', bundle.dir, '../escape']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /invalid container id/);
+    assert.deepEqual(readdirSync(env.tmp).includes('escape'), false);
+  });
+  test('a container id that is taken', async () => {
+    const spec = defaultSpec();
+    spec.process!.terminal = false;
+    spec.process!.args = ['sleep', '100'];
+    writeFileSync(join(bundle.dir, 'config.json'), JSON.stringify(spec));
+    assert.equal((await cli(env.root, ['create', '--bundle', bundle.dir, 'taken'])).code, 0);
+    try {
+      const r = await cli(env.root, ['create', '--bundle', bundle.dir, 'taken']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /container taken already exists/);
+      assert.equal(JSON.parse((await cli(env.root, ['state', 'taken'])).stdout).status, 'created', 'the first one is untouched');
+    } finally {
+      await cli(env.root, ['delete', '--force', 'taken']);
+    }
+  });
+  test('unknown commands, signals and missing containers', async () => {
+    assert.match((await cli(env.root, ['frobnicate'])).stderr, /unknown command "frobnicate"/);
+    assert.match((await cli(env.root, ['state', 'nope'])).stderr, /container nope does not exist/);
+    assert.match((await cli(env.root, ['kill', 'nope', 'SIGBOGUS'])).stderr, /does not exist|unknown signal/);
+  });
+});
