@@ -20,6 +20,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeTempDir } from '../test/helpers/tmp.ts';
 import { startDockerRegistry, type DockerRegistry } from '../test/helpers/peers/docker-registry.ts';
@@ -159,6 +160,7 @@ async function main(): Promise<void> {
   let podman: Podman | undefined;
   let berth: BerthRunner | undefined;
   const pending: Partial<Record<Contender, string>> = {};
+  const loadStart = loadavg()[0]!;
   try {
     process.stdout.write(`building the image from /usr (seed ${options.seed}) … `);
     let image!: BenchImage;
@@ -268,6 +270,9 @@ async function main(): Promise<void> {
     });
     console.log(`\npull of ${image.layers.length} layers, ${formatMiB(image.totalCompressed)} gz / ${formatMiB(image.totalUncompressed)} / ${image.totalFiles} files from docker-registry on loopback; median of ${options.runs}`);
     console.log(formatTable(['', 'median', 'gz rate', 'vs docker', 'vs limit'], rows));
+    const loadEnd = loadavg()[0]!;
+    const cores = availableParallelism();
+    console.log(`load average ${loadStart.toFixed(1)} at start, ${loadEnd.toFixed(1)} at end, ${cores} cores${Math.max(loadStart, loadEnd) > cores ? ' — the machine was busy: absolute times are inflated, compare the ratios' : ''}`);
     if (pending.berth) console.log(`\nberth: ${berth ? `(berthd path: ${pending.berth}; measured the library instead)` : `PENDING — ${pending.berth}`}`);
   } finally {
     await berth?.close().catch(() => {});
