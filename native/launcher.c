@@ -152,8 +152,9 @@ static void container_main(const struct plan *plan, int sync_fd, int console_soc
   }
   if (has_root) rootfs_pivot(&ctx);
   process_console(&ctx);
-  if (has_root) rootfs_finalize(&ctx);
+  /* sysctls before readonlyPaths makes /proc/sys read-only */
   process_settings(&ctx);
+  if (has_root) rootfs_finalize(&ctx);
   process_credentials(&ctx);
   process_exec(&ctx);
 }
