@@ -4,6 +4,7 @@
  */
 import type { ImageService } from '../image/service.ts';
 import type { EventHub } from './events.ts';
+import type { ContainerService } from '../container/service.ts';
 
 export interface EngineInfo {
   dataRoot: string;
@@ -18,4 +19,5 @@ export interface Engine {
   info: EngineInfo;
   images: ImageService;
   events: EventHub;
+  containers: ContainerService;
 }

@@ -9,6 +9,17 @@ import { addImageRoutes } from './image-routes.ts';
 import { checkLogin } from './auth.ts';
 import { addEventRoutes } from './events.ts';
 import { join } from 'node:path';
+import { addContainerRoutes } from './container-routes.ts';
+import { addExecRoutes } from './exec-routes.ts';
+import { addSystemDfRoute } from './system-df.ts';
+
+/** /info's Containers, ContainersRunning, ContainersPaused, ContainersStopped. */
+function containerCounts(engine: Engine): { total: number; running: number; paused: number; stopped: number } {
+  const all = engine.containers.list({ all: true });
+  const paused = all.filter((c) => c.State.Paused).length;
+  const running = all.filter((c) => c.State.Running).length - paused;
+  return { total: all.length, running, paused, stopped: all.length - running - paused };
+}
 
 export function buildRouter(engine: Engine): Router {
   const router = new Router();
@@ -19,10 +30,14 @@ export function buildRouter(engine: Engine): Router {
       insecureRegistries: engine.info.insecureRegistries,
       debug: engine.info.debug,
       imageCount: async () => engine.images.images.list().length,
+      containerCounts: () => containerCounts(engine),
     },
     login: (auth) => checkLogin(auth, engine.info.insecureRegistries),
   });
   addImageRoutes(router, engine.images, { tmpDir: join(engine.info.dataRoot, 'tmp'), events: engine.events });
   addEventRoutes(router, engine.events);
+  addContainerRoutes(router, { containers: engine.containers, images: engine.images });
+  addExecRoutes(router, engine.containers);
+  addSystemDfRoute(router, { containers: engine.containers, images: engine.images });
   return router;
 }

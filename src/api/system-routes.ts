@@ -89,6 +89,7 @@ export interface InfoSource {
   insecureRegistries: string[];
   debug: boolean;
   imageCount: () => Promise<number>;
+  containerCounts?: () => { total: number; running: number; paused: number; stopped: number };
 }
 
 export async function infoResponse(src: InfoSource): Promise<InfoResponse> {
@@ -97,12 +98,13 @@ export async function infoResponse(src: InfoSource): Promise<InfoResponse> {
     'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
   };
   for (const r of src.insecureRegistries) indexConfigs[r] = { Name: r, Mirrors: [], Secure: false, Official: false };
+  const counts = src.containerCounts?.() ?? { total: 0, running: 0, paused: 0, stopped: 0 };
   return {
     ID: src.id,
-    Containers: 0,
-    ContainersRunning: 0,
-    ContainersPaused: 0,
-    ContainersStopped: 0,
+    Containers: counts.total,
+    ContainersRunning: counts.running,
+    ContainersPaused: counts.paused,
+    ContainersStopped: counts.stopped,
     Images: await src.imageCount(),
     Driver: 'overlay2',
     DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],

@@ -8,6 +8,8 @@ import { writeFileAtomic } from '../common/atomic-write.ts';
 import type { Engine } from '../api/engine.ts';
 import { ImageService } from '../image/service.ts';
 import { EventHub } from '../api/events.ts';
+import { ContainerService } from '../container/service.ts';
+import { initBinary } from '../api/container-routes.ts';
 
 export interface OpenEngineOptions {
   dataRoot: string;
@@ -29,9 +31,13 @@ export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
   await mkdir(opts.dataRoot, { recursive: true, mode: 0o711 });
   await mkdir(join(opts.dataRoot, 'tmp'), { recursive: true, mode: 0o700 });
   const images = await ImageService.open(opts.dataRoot, { insecureRegistries: opts.insecureRegistries });
+  const events = new EventHub();
+  const init = initBinary();
+  const containers = await ContainerService.open({ dataRoot: opts.dataRoot, images, events, ...(init ? { initBinary: init } : {}) });
   return {
     images,
-    events: new EventHub(),
+    events,
+    containers,
     info: {
       dataRoot: opts.dataRoot,
       insecureRegistries: opts.insecureRegistries,
@@ -41,4 +47,6 @@ export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
   };
 }
 
-export async function closeEngine(_engine: Engine): Promise<void> {}
+export async function closeEngine(engine: Engine): Promise<void> {
+  await engine.containers.close();
+}

@@ -1,0 +1,106 @@
+/**
+ * Exec endpoints (docker exec): create, start (hijacked, TTY or multiplexed,
+ * or detached), inspect, resize — over ContainerService's exec methods.
+ * Shapes and framing follow protocol-traces/docker-exec.txt.
+ */
+import { BerthError } from '../common/errors.ts';
+import type { ContainerService, ExecConfig } from '../container/service.ts';
+import type { Router } from './router.ts';
+import type { ExecCreateRequest, ExecInspect, ExecStartRequest } from './container-wire.ts';
+import { parseDetachKeys } from './container-stdio.ts';
+import { pumpAttach, streamContentType } from './container-routes.ts';
+import { closeStdin } from '../container/monitor.ts';
+
+const badParam = (message: string) => new BerthError('BERTH_API_BAD_PARAMETER', message, { status: 400 });
+
+export function addExecRoutes(router: Router, svc: ContainerService): void {
+  router.post('/containers/{id}/exec', async (ctx) => {
+    const body = await ctx.jsonObject<ExecCreateRequest>();
+    if (body.Cmd !== undefined && body.Cmd !== null && (!Array.isArray(body.Cmd) || body.Cmd.some((a) => typeof a !== 'string'))) {
+      throw badParam('Cmd must be a list of strings');
+    }
+    if (body.DetachKeys) parseDetachKeys(body.DetachKeys);
+    const config: ExecConfig = {
+      Cmd: body.Cmd ?? [],
+      ...(body.Env ? { Env: body.Env } : {}),
+      ...(body.WorkingDir ? { WorkingDir: body.WorkingDir } : {}),
+      ...(body.User ? { User: body.User } : {}),
+      Tty: !!body.Tty,
+      AttachStdin: !!body.AttachStdin,
+      AttachStdout: !!body.AttachStdout,
+      AttachStderr: !!body.AttachStderr,
+      Privileged: !!body.Privileged,
+      ...(body.DetachKeys ? { DetachKeys: body.DetachKeys } : {}),
+      ...(body.ConsoleSize ? { ConsoleSize: body.ConsoleSize } : {}),
+    };
+    if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw badParam(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
+    const id = svc.createExec(ctx.params.id!, config);
+    ctx.sendJson(201, { Id: id });
+  });
+
+  router.post('/exec/{id}/start', async (ctx) => {
+    const body = (await ctx.json<ExecStartRequest>()) ?? {};
+    if (typeof body !== 'object' || Array.isArray(body)) throw badParam('request body must be a JSON object');
+    const ex = svc.getExec(ctx.params.id!);
+    const cfg = ex.Config;
+    if (body.ConsoleSize && cfg.Tty) cfg.ConsoleSize = body.ConsoleSize;
+    if (body.Detach) {
+      await svc.startExec(ex.ID, { detach: true });
+      ctx.sendStatus(200);
+      return;
+    }
+    const detachKeys = parseDetachKeys(cfg.DetachKeys);
+    // Start before hijacking: a failure (not running, already run) is still an HTTP error.
+    const monitor = await svc.startExec(ex.ID, {});
+    const tty = !!cfg.Tty;
+    const client = ctx.hijack(streamContentType(ctx, tty));
+    if (!monitor) {
+      client.end();
+      return;
+    }
+    await pumpAttach(client, monitor, {
+      tty,
+      stdout: !!cfg.AttachStdout,
+      stderr: !!cfg.AttachStderr,
+      stdin: !!cfg.AttachStdin,
+      detachKeys,
+      onStdinEnd: () => void closeStdin(svc.socketDir(ex.ID)).catch(() => {}),
+      beforeEnd: async () => {
+        await ex.exited;
+      },
+    });
+  });
+
+  router.get('/exec/{id}/json', (ctx) => {
+    const ex = svc.getExec(ctx.params.id!);
+    const [entrypoint = '', ...args] = ex.Config.Cmd;
+    const out: ExecInspect = {
+      ID: ex.ID,
+      Running: ex.Running,
+      ExitCode: ex.ExitCode,
+      ProcessConfig: {
+        tty: !!ex.Config.Tty,
+        entrypoint,
+        arguments: args,
+        privileged: !!ex.Config.Privileged,
+        ...(ex.Config.User ? { user: ex.Config.User } : {}),
+      },
+      OpenStdin: !!ex.Config.AttachStdin,
+      OpenStderr: !!ex.Config.AttachStderr,
+      OpenStdout: !!ex.Config.AttachStdout,
+      CanRemove: false,
+      ContainerID: ex.ContainerID,
+      DetachKeys: ex.Config.DetachKeys ?? '',
+      Pid: ex.Pid,
+    };
+    ctx.sendJson(200, out);
+  });
+
+  router.post('/exec/{id}/resize', async (ctx) => {
+    const h = Number(ctx.query.get('h') ?? 0);
+    const w = Number(ctx.query.get('w') ?? 0);
+    if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw badParam('invalid terminal size');
+    await svc.resizeExec(ctx.params.id!, h, w);
+    ctx.sendStatus(200);
+  });
+}
