@@ -5,12 +5,11 @@
  * exits once the container is created, or stays as its own small monitor
  * when an exitFile is asked for).
  */
-import { closeSync, constants as fsConst, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsConst, openSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 
 import type { Process, RuncState, Spec, State } from '../oci/runtime-spec.ts';
 import { OCI_RUNTIME_SPEC_VERSION } from '../oci/runtime-spec.ts';
 import { BerthError } from '../common/errors.ts';
-import { writeFileAtomic } from '../common/atomic-write.ts';
 import { openCgroups, setupCgroups } from './cgroup-adapter.ts';
 import type { ContainerCgroups } from './cgroup-adapter.ts';
 import { hasHooks, runHooks } from './hooks.ts';
@@ -51,6 +50,13 @@ export interface Created {
 }
 
 const rootOf = (root?: string) => root ?? DEFAULT_RUNTIME_ROOT;
+
+/** The pid file appears whole (temp + rename), as shims poll for it. */
+function writePidFile(path: string, pid: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, String(pid));
+  renameSync(tmp, path);
+}
 
 function hookState(s: StoredState, status: State['status'], pid = s.pid): State {
   const st: State = { ociVersion: s.ociVersion, id: s.id, status, bundle: s.bundle };
@@ -110,7 +116,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     state.pidStartTime = procStat(pid)?.startTime ?? '';
     state.status = 'created';
     await saveState(root, state);
-    if (opts.pidFile) await writeFileAtomic(opts.pidFile, String(pid));
+    if (opts.pidFile) writePidFile(opts.pidFile, pid);
     return { id: opts.id, pid, launch: l, exited: opts.attached ? l.exited : undefined };
   } catch (err) {
     await cgroups?.destroy().catch(() => {});
@@ -310,7 +316,7 @@ export async function execInContainer(opts: ExecOptions): Promise<number> {
     preserveFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
   });
   const pid = await l.ready;
-  if (opts.pidFile) await writeFileAtomic(opts.pidFile, String(pid));
+  if (opts.pidFile) writePidFile(opts.pidFile, pid);
   opts.onStarted?.(pid);
   if (opts.detach) return 0;
   return l.exited;

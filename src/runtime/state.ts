@@ -5,12 +5,11 @@
  * The live status is derived from the process itself, as runc does:
  * alive + fifo → created, alive → running, gone or zombie → stopped.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerStatus, RuncState, Spec } from '../oci/runtime-spec.ts';
 import { OCI_RUNTIME_SPEC_VERSION } from '../oci/runtime-spec.ts';
 import { BerthError } from '../common/errors.ts';
-import { writeJsonAtomic } from '../common/atomic-write.ts';
 
 export const DEFAULT_RUNTIME_ROOT = '/run/berth-runtime';
 
@@ -64,8 +63,16 @@ export function claimContainerDir(root: string, id: string): string {
   return dir;
 }
 
+/**
+ * Atomic (temp + rename) but not fsynced: the runtime root lives on /run, a
+ * tmpfs that does not survive a reboot anyway (runc does the same), and this
+ * is on the container-start hot path.
+ */
 export async function saveState(root: string, state: StoredState): Promise<void> {
-  await writeJsonAtomic(join(containerDir(root, state.id), 'state.json'), state, 0o600);
+  const file = join(containerDir(root, state.id), 'state.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+  renameSync(tmp, file);
 }
 
 export function loadState(root: string, id: string): StoredState {
