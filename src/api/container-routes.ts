@@ -23,6 +23,12 @@ import { containerInspect, containerSummary, graphDriver } from './container-jso
 import { DetachScanner, FrameReader, STDERR, STDOUT, frame, parseDetachKeys } from './container-stdio.ts';
 import { parseTimeFilter } from './time-filter.ts';
 import { closeStdin as closeMonitorStdin } from '../container/monitor.ts';
+import { topProcesses } from '../container/top.ts';
+import { dockerStats, systemCpuUsageNs, type PreviousStats } from '../container/stats.ts';
+import { commitContainer, containerChanges } from '../container/commit.ts';
+import { exportContainer } from '../container/export.ts';
+import { cpus } from 'node:os';
+import type { ContainerConfig } from './container-types.ts';
 import { compareVersions } from './version.ts';
 
 const versionAtLeast = (v: string, min: string) => compareVersions(v, min) >= 0;
@@ -468,6 +474,131 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
       }),
     );
     ctx.sendStatus(200);
+  });
+}
+
+/** top, stats, changes (diff), export and commit: the container's data as Docker shows it. */
+export function addContainerDataRoutes(router: Router, deps: ContainerRoutesDeps): void {
+  const svc = deps.containers;
+
+  router.get('/containers/{id}/top', async (ctx) => {
+    const rec = svc.get(ctx.params.id!);
+    if (!rec.State.Running) throw new BerthError('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`, { status: 409 });
+    const cgroup = svc.cgroupOf(rec.Id);
+    const pids = cgroup ? await cgroup.processes() : [rec.State.Pid];
+    ctx.sendJson(200, await topProcesses(pids, ctx.query.get('ps_args') ?? '-ef'));
+  });
+
+  router.get('/containers/{id}/stats', async (ctx) => {
+    const rec = svc.get(ctx.params.id!);
+    const stream = ctx.query.get('stream') === null ? true : ctx.flag('stream');
+    const oneShot = ctx.flag('one-shot');
+    const res = ctx.res!;
+    const onlineCpus = cpus().length;
+    const sample = async (previous: PreviousStats | undefined) => {
+      const current = svc.get(rec.Id);
+      const cgroup = current.State.Running ? svc.cgroupOf(rec.Id) : undefined;
+      const stats = cgroup ? await cgroup.stats().catch(() => ({})) : {};
+      const system = systemCpuUsageNs();
+      const read = new Date().toISOString();
+      const json = dockerStats(stats, previous, {
+        id: rec.Id,
+        name: current.Name,
+        onlineCpus: cgroup ? onlineCpus : 0,
+        system: cgroup ? system : 0,
+        read: cgroup ? read : '0001-01-01T00:00:00Z',
+        ...(cgroup ? { cgroupVersion: cgroup.version } : {}),
+      });
+      return { json, next: { cgroup: stats, system, read } as PreviousStats, running: !!cgroup };
+    };
+    if (!stream) {
+      let first = await sample(undefined);
+      // Docker fills precpu_stats from a sample a second earlier unless one-shot.
+      if (!oneShot && first.running) {
+        await new Promise((r) => setTimeout(r, 1000));
+        first = await sample(first.next);
+      }
+      ctx.sendJson(200, first.json);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    let closed = false;
+    res.on('close', () => (closed = true));
+    let previous: PreviousStats | undefined;
+    while (!closed) {
+      const s = await sample(previous);
+      previous = s.next;
+      res.write(JSON.stringify(s.json) + '\n');
+      if (!s.running && svc.store.find(rec.Id) === undefined) break;
+      await new Promise((r) => setTimeout(r, 1000));
+      if (!svc.store.find(rec.Id)) break;
+    }
+    if (!res.destroyed) res.end();
+  });
+
+  router.get('/containers/{id}/changes', async (ctx) => {
+    const rec = svc.get(ctx.params.id!);
+    const snap = deps.images.snapshotter;
+    if (!snap) throw new BerthError('BERTH_CONTAINER_NO_SNAPSHOTTER', 'no snapshotter: changes are unknown', { status: 500 });
+    let changes = await containerChanges(snap, rec.SnapshotKey);
+    // /etc/hostname, hosts and resolv.conf are mount points berth creates (Docker
+    // keeps them in an init layer below the container's): not the user's changes.
+    const ours = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf']);
+    const mine = changes.filter((c) => !(ours.has(c.Path) && c.Kind === 1));
+    if (mine.length !== changes.length && !mine.some((c) => c.Path.startsWith('/etc/'))) {
+      changes = mine.filter((c) => !(c.Path === '/etc' && c.Kind === 0));
+    } else changes = mine;
+    ctx.sendJson(200, changes.length ? changes : null);
+  });
+
+  router.get('/containers/{id}/export', async (ctx) => {
+    const rec = svc.get(ctx.params.id!);
+    const fs = await svc.rootfs(rec.Id);
+    let tar;
+    try {
+      tar = await exportContainer(fs.path);
+    } catch (err) {
+      await fs.release();
+      throw err;
+    }
+    const res = ctx.res!;
+    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    res.on('close', () => tar.destroy());
+    tar.on('close', () => void fs.release());
+    tar.on('error', () => res.destroy());
+    tar.pipe(res);
+  });
+
+  router.post('/commit', async (ctx) => {
+    const ref = ctx.query.get('container');
+    if (!ref) throw badParam('Bad parameter: container is required');
+    const rec = svc.get(ref);
+    const snap = deps.images.snapshotter;
+    if (!snap) throw new BerthError('BERTH_CONTAINER_NO_SNAPSHOTTER', 'no snapshotter: cannot commit', { status: 500 });
+    const body = (await ctx.json<ContainerConfig>()) ?? undefined;
+    const repo = ctx.query.get('repo');
+    const tag = ctx.query.get('tag');
+    const pause = ctx.query.get('pause') === null ? true : ctx.flag('pause');
+    const paused = pause && rec.State.Running && !rec.State.Paused;
+    if (paused) await svc.pause(rec.Id);
+    try {
+      const result = await commitContainer({
+        images: deps.images,
+        snapshotter: snap,
+        snapshotKey: rec.SnapshotKey,
+        baseImageId: rec.Image,
+        containerConfig: rec.Config,
+        ...(body && typeof body === 'object' ? { config: body } : {}),
+        changes: ctx.query.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim() !== ''),
+        ...(ctx.query.get('author') ? { author: ctx.query.get('author')! } : {}),
+        ...(ctx.query.get('comment') ? { comment: ctx.query.get('comment')! } : {}),
+        ...(repo ? { reference: tag ? `${repo}:${tag}` : repo } : {}),
+        containerId: rec.Id,
+      });
+      ctx.sendJson(201, { Id: result.id });
+    } finally {
+      if (paused) await svc.unpause(rec.Id).catch(() => {});
+    }
   });
 }
 

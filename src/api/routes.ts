@@ -9,7 +9,7 @@ import { addImageRoutes } from './image-routes.ts';
 import { checkLogin } from './auth.ts';
 import { addEventRoutes } from './events.ts';
 import { join } from 'node:path';
-import { addContainerRoutes } from './container-routes.ts';
+import { addContainerDataRoutes, addContainerRoutes } from './container-routes.ts';
 import { addExecRoutes } from './exec-routes.ts';
 import { addSystemDfRoute } from './system-df.ts';
 
@@ -37,6 +37,7 @@ export function buildRouter(engine: Engine): Router {
   addImageRoutes(router, engine.images, { tmpDir: join(engine.info.dataRoot, 'tmp'), events: engine.events });
   addEventRoutes(router, engine.events);
   addContainerRoutes(router, { containers: engine.containers, images: engine.images });
+  addContainerDataRoutes(router, { containers: engine.containers, images: engine.images });
   addExecRoutes(router, engine.containers);
   addSystemDfRoute(router, { containers: engine.containers, images: engine.images });
   return router;

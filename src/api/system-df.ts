@@ -59,7 +59,7 @@ export function addSystemDfRoute(router: Router, deps: SystemDfDeps): void {
     }
     ctx.sendJson(200, {
       LayersSize: images.reduce((n, i) => n + i.size, 0),
-      Images: images.map((i) => imageSummary({ ...i, containers: users.get(i.id) ?? 0 })),
+      Images: images.map((i) => ({ ...imageSummary({ ...i, containers: users.get(i.id) ?? 0 }), SharedSize: 0 })),
       Containers: containerRows,
       Volumes: volumes,
       BuildCache: [],
