@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultSeccompProfile } from '../../../src/runtime/seccomp/index.ts';
 import { buildNative, cli, makeBundle, makeRuntimeRoot, processesUnder, shArgs } from './harness.ts';
 import type { Bundle } from './harness.ts';
 
@@ -198,6 +199,30 @@ describe('berth-runtime run: isolation', () => {
         /* not there */
       }
     }
+  });
+
+  test("Docker's default seccomp profile (wired through the plan) denies unshare and allows ordinary programs", async () => {
+    const r = await run('unshare -r true; echo unshare=$?; ls / >/dev/null && echo ls-ok', (b) => {
+      b.spec.linux!.seccomp = defaultSeccompProfile(b.spec.process!.capabilities!.bounding!);
+    });
+    assert.match(r.stdout, /unshare=1/, r.stderr);
+    assert.match(r.stderr, /unshare: unshare\(0x10000000\): Operation not permitted/);
+    assert.match(r.stdout, /ls-ok/);
+  });
+
+  test('a seccomp rule with errnoRet and an argument condition applies exactly', async () => {
+    const r = await run('mkdir /tmp/a; echo mkdir=$?; echo x > /tmp/f; chmod 600 /tmp/f; echo chmod600=$?; chmod 644 /tmp/f; echo chmod644=$?', (b) => {
+      b.spec.root!.readonly = false;
+      b.spec.linux!.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [
+          { names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 },
+          { names: ['chmod', 'fchmodat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, args: [{ index: 1, value: 0o600, op: 'SCMP_CMP_EQ' }] },
+        ],
+      };
+    });
+    assert.match(r.stderr, /mkdir: can't create directory '\/tmp\/a': Permission denied/);
+    assert.match(r.stdout, /mkdir=1\nchmod600=1\nchmod644=0/, r.stderr);
   });
 
   test('nothing of the containers is left: no process rooted in the bundle, no state', async () => {
