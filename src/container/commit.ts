@@ -93,10 +93,15 @@ export function applyCommitChanges(config: ContainerConfig, lines: string[]): Co
 
 const envKey = (e: string) => e.split('=', 1)[0]!;
 
-/** Docker's daemon/commit.go merge(): unset fields of `user` come from `container`. */
+/**
+ * Docker's daemon/commit.go merge(): the fields it merges (User, ExposedPorts,
+ * Env, Labels, Cmd/Entrypoint, WorkingDir, Volumes, StopSignal, Healthcheck)
+ * come from `container` where `user` leaves them unset; nothing else does.
+ */
 export function mergeCommitConfig(user: ContainerConfig, container: ContainerConfig): ContainerConfig {
-  const out: ContainerConfig = { ...container, ...user };
-  out.User = user.User || container.User || '';
+  const out: ContainerConfig = { ...user };
+  const user_ = user.User || container.User;
+  if (user_) out.User = user_;
   if (!user.ExposedPorts || Object.keys(user.ExposedPorts).length === 0) {
     if (container.ExposedPorts) out.ExposedPorts = container.ExposedPorts;
   } else {
@@ -110,16 +115,11 @@ export function mergeCommitConfig(user: ContainerConfig, container: ContainerCon
   }
   if (user.Labels || container.Labels) out.Labels = { ...(container.Labels ?? {}), ...(user.Labels ?? {}) };
   if (!user.Entrypoint || user.Entrypoint.length === 0) {
-    if (!user.Cmd || user.Cmd.length === 0) {
-      if (container.Cmd !== undefined) out.Cmd = container.Cmd;
-      else delete out.Cmd;
-    }
-    if (user.Entrypoint === undefined) {
-      if (container.Entrypoint !== undefined) out.Entrypoint = container.Entrypoint;
-      else delete out.Entrypoint;
-    }
+    if ((!user.Cmd || user.Cmd.length === 0) && container.Cmd !== undefined) out.Cmd = container.Cmd;
+    if (user.Entrypoint === undefined && container.Entrypoint !== undefined) out.Entrypoint = container.Entrypoint;
   }
-  out.WorkingDir = user.WorkingDir || container.WorkingDir || '';
+  const workdir = user.WorkingDir || container.WorkingDir;
+  if (workdir) out.WorkingDir = workdir;
   if (!user.Volumes || Object.keys(user.Volumes).length === 0) {
     if (container.Volumes) out.Volumes = container.Volumes;
   } else {

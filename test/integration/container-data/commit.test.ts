@@ -170,6 +170,7 @@ describe('commit config rules', () => {
     assert.deepEqual(merged.Cmd, ['sh']);
     assert.equal(merged.WorkingDir, '/w');
     assert.equal(merged.StopSignal, 'SIGINT');
+    assert.equal(mergeCommitConfig({}, { Hostname: 'h', Tty: true }).Hostname, undefined, 'only the fields Docker merges come from the container');
   });
   test('CMD before ENTRYPOINT survives it; ENTRYPOINT alone clears CMD', () => {
     assert.deepEqual(applyCommitChanges({ Cmd: ['old'] }, ['CMD ["new"]', 'ENTRYPOINT ["e"]']).Cmd, ['new']);
