@@ -368,7 +368,8 @@ export interface RuncState {
   ociVersion: string;
   id: string;
   pid: number;
-  status: ContainerStatus;
+  /** runc adds "paused" (frozen cgroup) to the spec's statuses. */
+  status: ContainerStatus | 'paused';
   bundle: string;
   rootfs: string;
   created: string;

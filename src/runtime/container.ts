@@ -7,7 +7,7 @@
  */
 import { closeSync, constants as fsConst, openSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 
-import type { Process, RuncState, Spec, State } from '../oci/runtime-spec.ts';
+import type { LinuxResources, Process, RuncState, Spec, State } from '../oci/runtime-spec.ts';
 import { OCI_RUNTIME_SPEC_VERSION } from '../oci/runtime-spec.ts';
 import { BerthError } from '../common/errors.ts';
 import { openCgroups, setupCgroups } from './cgroup-adapter.ts';
@@ -322,3 +322,43 @@ export async function execInContainer(opts: ExecOptions): Promise<number> {
   return l.exited;
 }
 
+
+/** Freezes every process of the container (runc pause). */
+export async function pauseContainer(root: string | undefined, id: string): Promise<void> {
+  const r = rootOf(root);
+  const state = loadState(r, id);
+  const status = containerStatus(r, state);
+  if (status !== 'running' && status !== 'created')
+    throw new BerthError('BERTH_RUNTIME_NOT_RUNNING', `cannot pause container ${id}: it is ${status}`, { status: 409 });
+  await openCgroups(state.cgroupsPath, id).manager.freeze();
+}
+
+export async function resumeContainer(root: string | undefined, id: string): Promise<void> {
+  const r = rootOf(root);
+  const state = loadState(r, id);
+  const cg = openCgroups(state.cgroupsPath, id).manager;
+  if (!(await cg.isFrozen())) throw new BerthError('BERTH_RUNTIME_NOT_PAUSED', `cannot resume container ${id}: it is not paused`, { status: 409 });
+  await cg.thaw();
+}
+
+/** Changes the resource limits of a live container (runc update). */
+export async function updateContainer(root: string | undefined, id: string, resources: LinuxResources): Promise<void> {
+  const r = rootOf(root);
+  const state = loadState(r, id);
+  if (containerStatus(r, state) === 'stopped') throw new BerthError('BERTH_RUNTIME_NOT_RUNNING', `cannot update container ${id}: it is stopped`, { status: 409 });
+  await openCgroups(state.cgroupsPath, id).manager.update(resources);
+}
+
+/** runc's state, with "paused" when the container's cgroup is frozen. */
+export async function containerStateWithPause(root: string | undefined, id: string): Promise<RuncState> {
+  const st = containerState(root, id);
+  if (st.status === 'running' || st.status === 'created') {
+    const state = loadState(rootOf(root), id);
+    try {
+      if (await openCgroups(state.cgroupsPath, id).manager.isFrozen()) st.status = 'paused';
+    } catch {
+      /* no freezer: not paused */
+    }
+  }
+  return st;
+}

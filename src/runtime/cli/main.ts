@@ -6,10 +6,10 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import type { Process } from '../../oci/runtime-spec.ts';
+import type { LinuxResources, Process } from '../../oci/runtime-spec.ts';
 import { errorMessage } from '../../common/errors.ts';
 import {
-  containerPids, containerState, createContainer, deleteContainer, execInContainer, killContainer,
+  containerPids, containerStateWithPause, createContainer, pauseContainer, resumeContainer, updateContainer, deleteContainer, execInContainer, killContainer,
   listContainers, runContainer, startContainer,
 } from '../container.ts';
 import { defaultSpec } from '../default-spec.ts';
@@ -94,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, ...rest] = g.rest;
   if (!command || bool(g, 'help')) {
-    process.stdout.write('usage: berth-runtime [--root DIR] [--log FILE] [--log-format json] create|start|state|kill|delete|run|exec|ps|list|spec|features ...\n');
+    process.stdout.write('usage: berth-runtime [--root DIR] [--log FILE] [--log-format json] create|start|state|kill|delete|run|exec|ps|list|pause|resume|update|spec|features ...\n');
     return command ? 0 : 1;
   }
   switch (command) {
@@ -141,7 +141,7 @@ async function main(argv: string[]): Promise<number> {
       return code;
     }
     case 'state': {
-      const st = containerState(root, one(parseFlags(rest, {}), 'state'));
+      const st = await containerStateWithPause(root, one(parseFlags(rest, {}), 'state'));
       process.stdout.write(JSON.stringify(st, null, '  ') + '\n');
       return 0;
     }
@@ -191,6 +191,33 @@ async function main(argv: string[]): Promise<number> {
       const file = resolve(flag(p, 'bundle') ?? '.', 'config.json');
       if (existsSync(file)) throw usage(`File ${file} exists. Remove it first`);
       writeFileSync(file, JSON.stringify(defaultSpec({ rootless: bool(p, 'rootless') }), null, '\t') + '\n');
+      return 0;
+    }
+    case 'pause':
+      await pauseContainer(root, one(parseFlags(rest, {}), 'pause'));
+      return 0;
+    case 'resume':
+      await resumeContainer(root, one(parseFlags(rest, {}), 'resume'));
+      return 0;
+    case 'update': {
+      const p = parseFlags(rest, { resources: { value: true, short: 'r' }, memory: { value: true, short: 'm' }, 'pids-limit': { value: true }, 'cpu-quota': { value: true }, 'cpu-period': { value: true }, 'cpu-shares': { value: true } });
+      const id = one(p, 'update');
+      let resources: LinuxResources = {};
+      const file = flag(p, 'resources');
+      if (file) {
+        const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+        try {
+          resources = JSON.parse(text) as LinuxResources;
+        } catch (err) {
+          throw usage(`--resources ${file}: not valid JSON (${errorMessage(err)})`);
+        }
+      }
+      const num = (name: string) => (flag(p, name) !== undefined ? Number(flag(p, name)) : undefined);
+      if (num('memory') !== undefined) resources.memory = { ...resources.memory, limit: num('memory') };
+      if (num('pids-limit') !== undefined) resources.pids = { limit: num('pids-limit')! };
+      if (num('cpu-quota') !== undefined || num('cpu-period') !== undefined || num('cpu-shares') !== undefined)
+        resources.cpu = { ...resources.cpu, quota: num('cpu-quota'), period: num('cpu-period'), shares: num('cpu-shares') };
+      await updateContainer(root, id, resources);
       return 0;
     }
     case 'features':

@@ -142,6 +142,31 @@ describe('berth-runtime lifecycle', () => {
     }
   });
 
+  test('pause freezes, resume thaws, update changes limits of the live container', async () => {
+    configure('exec sleep 1000');
+    const id = 'c6';
+    assert.equal((await cli(env.root, ['run', '-d', '--bundle', bundle.dir, id])).code, 0);
+    try {
+      const pid = JSON.parse((await cli(env.root, ['state', id])).stdout).pid;
+      assert.equal((await cli(env.root, ['pause', id])).code, 0);
+      assert.equal(JSON.parse((await cli(env.root, ['state', id])).stdout).status, 'paused');
+      assert.equal(readFileSync(`/sys/fs/cgroup/freezer/berth/${id}/freezer.state`, 'utf8').trim(), 'FROZEN');
+      assert.equal((await cli(env.root, ['resume', id])).code, 0);
+      assert.equal(JSON.parse((await cli(env.root, ['state', id])).stdout).status, 'running');
+      const notPaused = await cli(env.root, ['resume', id]);
+      assert.notEqual(notPaused.code, 0);
+      assert.match(notPaused.stderr, /not paused/);
+      const u = await cli(env.root, ['update', '--resources', '-', id], { input: JSON.stringify({ memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 42 } }) });
+      assert.equal(u.code, 0, u.stderr);
+      assert.equal(readFileSync(`/sys/fs/cgroup/memory/berth/${id}/memory.limit_in_bytes`, 'utf8').trim(), String(64 * 1024 * 1024));
+      assert.equal(readFileSync(`/sys/fs/cgroup/pids/berth/${id}/pids.max`, 'utf8').trim(), '42');
+      assert.ok(readFileSync(`/sys/fs/cgroup/memory/berth/${id}/cgroup.procs`, 'utf8').split('\n').includes(String(pid)));
+    } finally {
+      await cli(env.root, ['delete', '--force', id]);
+    }
+    assert.equal(existsSync(`/sys/fs/cgroup/memory/berth/${id}`), false, 'delete removed the cgroup');
+  });
+
   test('hooks run with the container state on stdin: prestart, createRuntime, poststart, poststop', async () => {
     const log = join(env.tmp, 'hooks.log');
     const hook = join(env.tmp, 'hook.sh');
