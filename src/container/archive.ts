@@ -1041,8 +1041,11 @@ export async function putArchive(rootfs: string, path: string, source: Readable,
       for await (const entry of readTar(stream as AsyncIterable<Uint8Array>)) await extractor.entry(entry.header, entry.body);
       await extractor.finish();
     } catch (err) {
+      // Stop extracting but leave the source usable: for an HTTP request, destroying it would kill the
+      // connection before the error answer is sent; the rest of the upload is read and dropped instead.
+      source.unpipe();
       stream.destroy();
-      source.destroy();
+      source.resume();
       throw err;
     }
   } finally {

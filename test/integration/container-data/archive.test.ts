@@ -201,6 +201,13 @@ describe('docker cp: path stat, archive and extract', () => {
     assert.ok((await stat(join(other, 'dst/file'))).isDirectory());
     // bad tar
     await assert.rejects(putArchive(other, '/dst', Readable.from([Buffer.alloc(1024, 0x41)])), assertCode('BERTH_ARCHIVE_CORRUPT', 400));
+    // A refused entry mid-stream: the source (an HTTP request in berthd) is drained, not destroyed, so the answer can still be sent.
+    const big = await makeTar([{ name: '../escape', body: 'x' }, { name: 'after', body: Buffer.alloc(2_000_000, 1) }]);
+    const source = Readable.from([big.subarray(0, 4096), big.subarray(4096)]);
+    await assert.rejects(putArchive(other, '/dst', source), assertCode('BERTH_CONTAINER_ARCHIVE_UNSAFE_PATH', 400));
+    await new Promise<void>((resolve) => (source.readableEnded ? resolve() : source.once('end', () => resolve())));
+    assert.equal(source.destroyed === false || source.readableEnded, true);
+    await assert.rejects(lstat(join(other, 'dst/after')), { code: 'ENOENT' }, 'nothing after the refused entry was extracted');
   });
 
   test('copyUIDGID owns the files by the container user', async () => {

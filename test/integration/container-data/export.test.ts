@@ -82,4 +82,23 @@ describe('docker export', () => {
   test('a rootfs that cannot be opened is a clear error', async () => {
     await assert.rejects(exportContainer(join(dir, 'missing')), /BERTH_CONTAINER_ROOTFS|cannot be opened/);
   });
+
+  test('an overlay rootfs (as a container has) exports the merged view: upper changes, lower files, whiteouts hidden', async () => {
+    const base = join(dir, 'ovl');
+    for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(base, d), { recursive: true });
+    await makeBusyboxRootfs(join(base, 'lower'));
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'lower')},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, join(base, 'merged')]);
+    mounted.push(join(base, 'merged'));
+    const merged = join(base, 'merged');
+    await writeFile(join(merged, 'etc/added'), 'added\n');
+    execFileSync('rm', [join(merged, 'etc/group')]);
+    const names = (await readTarEntries(await exportContainer(merged))).map((e) => e.name);
+    assert.ok(names.includes('etc/added'));
+    assert.ok(names.includes('bin/busybox'), 'lower-layer files are in the export');
+    assert.ok(!names.includes('etc/group'), 'a deleted file is not exported');
+    assert.ok(!names.some((n) => n.includes('.wh.')), 'no whiteouts');
+    const gnu = execFileSync('tar', ['--numeric-owner', '-C', merged, '-cf', '-', '.'], { maxBuffer: 64 * 1024 * 1024 });
+    const gnuNames = (await readTarEntries(gnu)).map((e) => e.name.replace(/^\.\//, '')).filter((n) => n !== '' && n !== './');
+    assert.deepEqual([...names].sort(), [...gnuNames].sort());
+  });
 });
