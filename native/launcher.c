@@ -32,7 +32,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -247,6 +250,61 @@ static int wait_container(void) {
   }
 }
 
+/* Receives the pty master the container sends over the console socketpair. */
+static int recv_master(int sock) {
+  char name[64];
+  struct iovec iov = { .iov_base = name, .iov_len = sizeof name };
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+static int copy_once(int from, int to) {
+  char buf[8192];
+  ssize_t n = read(from, buf, sizeof buf);
+  if (n <= 0) return -1;
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(to, buf + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    off += w;
+  }
+  return 0;
+}
+
+/* Foreground run with a terminal and no --console-socket (runc run): the
+ * launcher holds the master and copies between it and its own stdio. */
+static void proxy_console(int master) {
+  struct termios saved;
+  int raw = isatty(0) && tcgetattr(0, &saved) == 0;
+  if (raw) {
+    struct termios t = saved;
+    cfmakeraw(&t);
+    tcsetattr(0, TCSANOW, &t);
+    struct winsize ws;
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+  }
+  int in_open = 1;
+  for (;;) {
+    struct pollfd p[2] = { { .fd = master, .events = POLLIN }, { .fd = in_open ? 0 : -1, .events = POLLIN } };
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      if (copy_once(master, 1) < 0) break; /* EIO: every slave fd closed */
+    }
+    if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && copy_once(0, master) < 0) in_open = 0;
+  }
+  if (raw) tcsetattr(0, TCSANOW, &saved);
+  close(master);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: berth-launcher CONTROL_FD (started by berth-runtime, not by hand)\n");
@@ -272,6 +330,13 @@ int main(int argc, char **argv) {
   }
   const struct record *cs = plan_find(&plan, OP_CONSOLE_SOCKET);
   int console_sock = cs ? connect_console(field_str(cs, 0)) : -1;
+  int console_local = -1;
+  if (!cs && plan_find(&plan, OP_TERMINAL)) {
+    int cv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) < 0) fail("console socketpair: %s", strerror(errno));
+    console_local = cv[0];
+    console_sock = cv[1];
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) fail("socketpair: %s", strerror(errno));
 
@@ -356,6 +421,11 @@ int main(int argc, char **argv) {
     const struct record *ef = plan_find(&plan, OP_EXIT_FILE);
     if (ef) write_exit_file(field_str(ef, 0), status);
     return 0;
+  }
+  if (console_local >= 0) {
+    int master = recv_master(console_local);
+    close(console_local);
+    if (master >= 0) proxy_console(master);
   }
   int status = wait_container();
   ctl_write("exit %d", exit_code(status));

@@ -293,7 +293,8 @@ export interface ExecOptions {
   detach?: boolean;
   preserveFds?: number;
   stdio?: [StdioSpec, StdioSpec, StdioSpec];
-  onStarted?: (pid: number) => void;
+  /** Called once started, with the process pid and the launcher's pid (signals go to the launcher). */
+  onStarted?: (pid: number, launcherPid: number) => void;
 }
 
 /** Runs another process in a running container: its namespaces, cgroups, and (unless overridden) seccomp. */
@@ -317,7 +318,7 @@ export async function execInContainer(opts: ExecOptions): Promise<number> {
   });
   const pid = await l.ready;
   if (opts.pidFile) writePidFile(opts.pidFile, pid);
-  opts.onStarted?.(pid);
+  opts.onStarted?.(pid, l.child.pid ?? 0);
   if (opts.detach) return 0;
   return l.exited;
 }

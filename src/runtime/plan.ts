@@ -313,7 +313,8 @@ function addDevice(w: PlanWriter, d: LinuxDevice, userns: boolean): void {
 
 function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, userns: boolean, newUserns: boolean): void {
   if (proc.terminal) {
-    if (!opts.consoleSocket) {
+    // Attached, the launcher itself holds the master and copies it to its stdio (runc run).
+    if (!opts.consoleSocket && (opts.detach || opts.monitorExitFile)) {
       throw new BerthError('BERTH_RUNTIME_CONSOLE', 'process.terminal is true: a --console-socket is needed to hand over the pty', { status: 400 });
     }
     w.add(PLAN_OP.TERMINAL);

@@ -119,10 +119,7 @@ async function main(argv: string[]): Promise<number> {
       const p = parseFlags(rest, CREATE);
       const detach = bool(p, 'detach');
       let launcherPid = 0;
-      const forward = (sig: NodeJS.Signals) => {
-        if (launcherPid) try { process.kill(launcherPid, sig); } catch { /* gone */ }
-      };
-      if (!detach) for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) process.on(s, forward);
+      if (!detach) forwardSignals(() => launcherPid);
       const id = one(p, 'run');
       const code = await runContainer({
         id,
@@ -228,6 +225,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Attached run/exec: signals to berth-runtime go to the launcher, which passes them to the process. */
+function forwardSignals(target: () => number): void {
+  const forward = (sig: NodeJS.Signals) => {
+    const pid = target();
+    if (!pid) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) process.on(s, forward);
+}
+
 async function execCommand(root: string, argv: string[]): Promise<number> {
   // As runc: flags end at the container id; the rest is the command and its own flags.
   const p = parseFlags(argv, EXEC, { stopAtPositional: true });
@@ -266,8 +277,13 @@ async function execCommand(root: string, argv: string[]): Promise<number> {
   }
   if (bool(p, 'tty')) proc.terminal = true;
   const detach = bool(p, 'detach');
+  let launcherPid = 0;
+  if (!detach) forwardSignals(() => launcherPid);
   return execInContainer({
     root, id, process: proc, detach,
+    onStarted: (_pid, lp) => {
+      launcherPid = lp;
+    },
     consoleSocket: flag(p, 'console-socket'),
     pidFile: flag(p, 'pid-file') && resolve(flag(p, 'pid-file')!),
     preserveFds: Number(flag(p, 'preserve-fds') ?? 0),

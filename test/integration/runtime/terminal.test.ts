@@ -101,7 +101,16 @@ describe('berth-runtime: terminal via --console-socket', () => {
     }
   });
 
-  test('terminal without a console socket is a clear error', async () => {
+  test('run in the foreground with a terminal and no console socket: the launcher proxies the pty', async () => {
+    bundle.spec = defaultSpec();
+    bundle.spec.process!.args = ['sh', '-c', 'read x; echo "tty=$(tty) x=$x"; exit 2'];
+    bundle.write();
+    const r = await cli(env.root, ['run', '--bundle', bundle.dir, `tty-${n++}`], { input: 'typed\n' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stdout.replace(/\r/g, ''), /tty=\/dev\/pts\/0 x=typed\n/);
+  });
+
+  test('terminal without a console socket is a clear error when detached', async () => {
     bundle.spec = defaultSpec();
     bundle.spec.process!.args = ['true'];
     writeFileSync(join(bundle.dir, 'config.json'), JSON.stringify(bundle.spec));

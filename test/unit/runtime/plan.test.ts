@@ -132,7 +132,8 @@ describe('computePlan', () => {
     assert.throws(() => records(noMntNs), /a mount namespace is required/);
     const tty = spec();
     tty.process!.terminal = true;
-    assert.throws(() => records(tty), /--console-socket is needed/);
+    assert.throws(() => records(tty, { detach: true }), /--console-socket is needed/);
+    assert.ok(records(tty).some((r) => r.op === 'TERMINAL'), 'attached, the launcher proxies the pty itself');
   });
 });
 
