@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultSpec } from '../../../src/runtime/default-spec.ts';
-import { buildNative, cli, makeBundle, makeRuntimeRoot, processesUnder, shArgs } from './harness.ts';
+import { spawn } from 'node:child_process';
+import { buildNative, CLI, NODE, cli, makeBundle, makeRuntimeRoot, processesUnder, shArgs } from './harness.ts';
 import type { Bundle } from './harness.ts';
 
 let env: Awaited<ReturnType<typeof makeRuntimeRoot>>;
@@ -165,6 +166,18 @@ describe('berth-runtime lifecycle', () => {
       await cli(env.root, ['delete', '--force', id]);
     }
     assert.equal(existsSync(`/sys/fs/cgroup/memory/berth/${id}`), false, 'delete removed the cgroup');
+  });
+
+  test('signals to an attached `run` reach the container process', async () => {
+    configure('trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done');
+    const child = spawn(NODE, ['--disable-warning=ExperimentalWarning', CLI, '--root', env.root, 'run', '--bundle', bundle.dir, 'c7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    await waitFor(() => stdout.includes('ready'), 'the container to start');
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 7);
+    assert.match(stdout, /got-term/);
   });
 
   test('hooks run with the container state on stdin: prestart, createRuntime, poststart, poststop', async () => {
