@@ -57,12 +57,18 @@ describe('berth-runtime under other engines', () => {
       assert.match(r.stdout, /^\/dev\/pts\/0\r?\n/);
     });
 
-    test('docker run -d, exec, stop, kill → 137', async () => {
+    test('docker run -d, exec, top, pause/unpause, update, kill → 137', async () => {
       const id = (await d.dockerOk(['run', '-d', '--runtime', 'berth', '--network', 'none', 'bb', 'sleep', '1000'])).stdout.trim();
       try {
         const e = await d.docker(['exec', id, 'sh', '-c', 'cat /proc/1/cmdline; exit 5']);
         assert.equal(e.code, 5, e.stderr);
         assert.equal(e.stdout, 'sleep\u00001000\u0000');
+        const top = await d.dockerOk(['top', id]);
+        assert.match(top.stdout, /sleep 1000/);
+        await d.dockerOk(['pause', id]);
+        assert.equal((await d.dockerOk(['inspect', '-f', '{{.State.Status}}', id])).stdout.trim(), 'paused');
+        await d.dockerOk(['unpause', id]);
+        await d.dockerOk(['update', '--memory', '64m', '--memory-swap', '64m', id]);
         await d.dockerOk(['kill', id]);
         const w = await d.dockerOk(['wait', id]);
         assert.equal(w.stdout.trim(), '137');
