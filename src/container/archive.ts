@@ -824,7 +824,11 @@ class Extractor {
   private readonly destPath: string;
   private readonly options: PutArchiveOptions;
   private readonly owner: { uid: number; gid: number } | undefined;
-  /** The last parent directory used, kept open: tars list siblings together. */
+  /**
+   * The last parent directory used, kept open: tars list siblings together.
+   * It is never stale: an entry only removes a child of its own parent, and a
+   * different parent replaces the cache first.
+   */
   private cached: { key: string; ref: DirRef } | undefined;
   private readonly dirTimes: Array<{ parts: string[]; mtime: number }> = [];
 

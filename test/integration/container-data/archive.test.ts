@@ -196,6 +196,12 @@ describe('docker cp: path stat, archive and extract', () => {
       (err: Error) => assertCode('BERTH_CONTAINER_ARCHIVE_OVERWRITE', 400)(err) && /cannot overwrite non-directory/.test(err.message));
     assert.ok((await stat(join(other, 'dst/sub'))).isDirectory(), 'refused overwrite left the directory');
     assert.equal(await readFile(join(other, 'dst/file'), 'utf8'), 'keep');
+    // A directory replaced by a file mid-archive: what follows "inside" it is refused, not written into the removed directory.
+    await assert.rejects(
+      putArchive(other, '/dst', await tarOf([{ name: 'r/', type: 'directory' }, { name: 'r/x', body: 'x' }, { name: 'r', body: 'now a file' }, { name: 'r/y', body: 'y' }])),
+      (err: Error) => assertCode('BERTH_CONTAINER_ARCHIVE_BAD_ENTRY', 400)(err) && /\/dst\/r is not a directory/.test(err.message),
+    );
+    assert.equal(await readFile(join(other, 'dst/r'), 'utf8'), 'now a file');
     // without the flag, Docker replaces
     await putArchive(other, '/dst', await tarOf([{ name: 'file', type: 'directory' }]));
     assert.ok((await stat(join(other, 'dst/file'))).isDirectory());
