@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readlinkSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultSeccompProfile } from '../../../src/runtime/seccomp/index.ts';
 import { buildNative, cli, makeBundle, makeRuntimeRoot, processesUnder, shArgs } from './harness.ts';
@@ -223,6 +223,47 @@ describe('berth-runtime run: isolation', () => {
     });
     assert.match(r.stderr, /mkdir: can't create directory '\/tmp\/a': Permission denied/);
     assert.match(r.stdout, /mkdir=1\nchmod600=1\nchmod644=0/, r.stderr);
+  });
+
+  test('joining an existing namespace by path shares it; --no-pivot still isolates the root', async () => {
+    bundle.spec = JSON.parse(freshSpec);
+    bundle.spec.process!.terminal = false;
+    bundle.spec.process!.args = ['sleep', '1000'];
+    bundle.write();
+    const holder = `iso-${n++}`;
+    assert.equal((await cli(env.root, ['run', '-d', '--bundle', bundle.dir, holder])).code, 0);
+    try {
+      const pid = JSON.parse((await cli(env.root, ['state', holder])).stdout).pid as number;
+      const netns = readlinkSync(`/proc/${pid}/ns/net`);
+      const r = await run('readlink /proc/self/ns/net; ls /', (b) => {
+        b.spec.linux!.namespaces = b.spec.linux!.namespaces!.map((ns) => (ns.type === 'network' ? { type: 'network', path: `/proc/${pid}/ns/net` } : ns));
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.split('\n')[0], netns);
+      assert.notEqual(netns, readlinkSync('/proc/self/ns/net'));
+    } finally {
+      await cli(env.root, ['delete', '--force', holder]);
+    }
+    const noPivot = await (async () => {
+      bundle.spec = JSON.parse(freshSpec);
+      bundle.spec.process!.terminal = false;
+      bundle.spec.process!.args = ['sh', '-c', 'ls /; cat /proc/self/mountinfo | head -1'];
+      bundle.write();
+      return cli(env.root, ['run', '--no-pivot', '--bundle', bundle.dir, `iso-${n++}`]);
+    })();
+    assert.equal(noPivot.code, 0, noPivot.stderr);
+    assert.match(noPivot.stdout, /^bin\ndev\n/);
+  });
+
+  test('a time namespace applies timeOffsets (boottime)', async () => {
+    const r = await run('cut -d. -f1 /proc/uptime', (b) => {
+      b.spec.linux!.namespaces!.push({ type: 'time' });
+      b.spec.linux!.timeOffsets = { boottime: { secs: 864000, nanosecs: 0 } };
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const hostUptime = Number(readFileSync('/proc/uptime', 'utf8').split('.')[0]);
+    const inside = Number(r.stdout.trim());
+    assert.ok(inside >= hostUptime + 864000 - 5 && inside <= hostUptime + 864000 + 60, `uptime ${inside} vs host ${hostUptime}`);
   });
 
   test('nothing of the containers is left: no process rooted in the bundle, no state', async () => {
