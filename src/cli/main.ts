@@ -12,13 +12,35 @@ type Loader = () => Promise<{ default: CommandDef }>;
 
 /** Top-level commands, in the order help lists them. */
 const COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+  run: { loader: () => import('./commands/run.ts'), summary: 'Create and run a new container from an image' },
+  exec: { loader: () => import('./commands/exec.ts'), summary: 'Execute a command in a running container' },
+  ps: { loader: () => import('./commands/ps.ts'), summary: 'List containers' },
+  create: { loader: () => import('./commands/create.ts'), summary: 'Create a new container' },
+  start: { loader: () => import('./commands/start.ts'), summary: 'Start one or more stopped containers' },
+  stop: { loader: () => import('./commands/stop.ts'), summary: 'Stop one or more running containers' },
+  restart: { loader: () => import('./commands/restart.ts'), summary: 'Restart one or more containers' },
+  kill: { loader: () => import('./commands/kill.ts'), summary: 'Kill one or more running containers' },
+  rm: { loader: () => import('./commands/rm.ts'), summary: 'Remove one or more containers' },
+  logs: { loader: () => import('./commands/logs.ts'), summary: 'Fetch the logs of a container' },
+  attach: { loader: () => import('./commands/attach.ts'), summary: 'Attach local standard input, output, and error streams to a running container' },
+  wait: { loader: () => import('./commands/wait.ts'), summary: 'Block until one or more containers stop, then print their exit codes' },
+  top: { loader: () => import('./commands/top.ts'), summary: 'Display the running processes of a container' },
+  stats: { loader: () => import('./commands/stats.ts'), summary: "Display a live stream of container(s) resource usage statistics" },
+  cp: { loader: () => import('./commands/cp.ts'), summary: 'Copy files/folders between a container and the local filesystem' },
+  diff: { loader: () => import('./commands/diff.ts'), summary: "Inspect changes to files or directories on a container's filesystem" },
+  commit: { loader: () => import('./commands/commit.ts'), summary: "Create a new image from a container's changes" },
+  export: { loader: () => import('./commands/export.ts'), summary: "Export a container's filesystem as a tar archive" },
+  rename: { loader: () => import('./commands/rename.ts'), summary: 'Rename a container' },
+  update: { loader: () => import('./commands/update.ts'), summary: 'Update configuration of one or more containers' },
+  pause: { loader: () => import('./commands/pause.ts'), summary: 'Pause all processes within one or more containers' },
+  unpause: { loader: () => import('./commands/unpause.ts'), summary: 'Unpause all processes within one or more containers' },
   pull: { loader: () => import('./commands/pull.ts'), summary: 'Download an image from a registry' },
   push: { loader: () => import('./commands/push.ts'), summary: 'Upload an image to a registry' },
   images: { loader: () => import('./commands/images.ts'), summary: 'List images' },
   rmi: { loader: () => import('./commands/rmi.ts'), summary: 'Remove one or more images' },
   tag: { loader: () => import('./commands/tag.ts'), summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE' },
   history: { loader: () => import('./commands/history.ts'), summary: 'Show the history of an image' },
-  inspect: { loader: () => import('./commands/image-inspect.ts'), summary: 'Return low-level information on images' },
+  inspect: { loader: () => import('./commands/inspect.ts'), summary: 'Return low-level information on containers and images' },
   save: { loader: () => import('./commands/save.ts'), summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)' },
   load: { loader: () => import('./commands/load.ts'), summary: 'Load an image from a tar archive or STDIN' },
   import: { loader: () => import('./commands/import.ts'), summary: 'Import the contents from a tarball to create a filesystem image' },
@@ -50,7 +72,48 @@ const REGISTRY_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
   serve: { loader: () => import('./commands/registry-serve.ts'), summary: 'Run an OCI distribution registry' },
 };
 
+/** `berth container <sub>`. */
+const CONTAINER_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+  attach: COMMANDS.attach!,
+  commit: COMMANDS.commit!,
+  cp: COMMANDS.cp!,
+  create: COMMANDS.create!,
+  diff: COMMANDS.diff!,
+  exec: COMMANDS.exec!,
+  export: COMMANDS.export!,
+  inspect: { loader: () => import('./commands/container-inspect.ts'), summary: 'Display detailed information on one or more containers' },
+  kill: COMMANDS.kill!,
+  logs: COMMANDS.logs!,
+  ls: { loader: () => import('./commands/ps.ts'), summary: 'List containers' },
+  list: { loader: () => import('./commands/ps.ts'), summary: 'List containers' },
+  ps: { loader: () => import('./commands/ps.ts'), summary: 'List containers' },
+  pause: COMMANDS.pause!,
+  prune: { loader: () => import('./commands/container-prune.ts'), summary: 'Remove all stopped containers' },
+  rename: COMMANDS.rename!,
+  restart: COMMANDS.restart!,
+  rm: COMMANDS.rm!,
+  remove: COMMANDS.rm!,
+  run: COMMANDS.run!,
+  start: COMMANDS.start!,
+  stats: COMMANDS.stats!,
+  stop: COMMANDS.stop!,
+  top: COMMANDS.top!,
+  unpause: COMMANDS.unpause!,
+  update: COMMANDS.update!,
+  wait: COMMANDS.wait!,
+};
+
+/** `berth system <sub>`. */
+const SYSTEM_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+  df: { loader: () => import('./commands/system-df.ts'), summary: 'Show berth disk usage' },
+  events: COMMANDS.events!,
+  info: COMMANDS.info!,
+  prune: { loader: () => import('./commands/system-prune.ts'), summary: 'Remove unused data' },
+};
+
 const GROUPS: Record<string, { summary: string; commands: Record<string, { loader: Loader; summary: string }> }> = {
+  container: { summary: 'Manage containers', commands: CONTAINER_COMMANDS },
+  system: { summary: 'Manage berth', commands: SYSTEM_COMMANDS },
   image: { summary: 'Manage images', commands: IMAGE_COMMANDS },
   registry: { summary: 'Run a registry', commands: REGISTRY_COMMANDS },
 };

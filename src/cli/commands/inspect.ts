@@ -1,0 +1,52 @@
+import type { CommandDef } from '../command.ts';
+import { bool, str } from '../command.ts';
+import { renderEach } from '../format/render.ts';
+
+/** `berth inspect`: containers first, then images (as docker looks them up), or only the --type asked for. */
+const command: CommandDef = {
+  usage: '[OPTIONS] NAME|ID [NAME|ID...]',
+  description: 'Return low-level information on containers and images',
+  flags: [
+    { name: 'format', short: 'f', type: 'string', description: "Format output using a custom template:\n'json' or a Go template" },
+    { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes if the type is container' },
+    { name: 'type', type: 'string', description: 'Return JSON for specified type (container, image)' },
+  ],
+  minArgs: 1,
+  async run(ctx) {
+    const type = str(ctx.flags, 'type') ?? '';
+    if (!['', 'container', 'image'].includes(type)) {
+      ctx.io.stderr.write(`"${type}" is not a valid value for --type\n`);
+      return 1;
+    }
+    const client = await ctx.client();
+    const found: unknown[] = [];
+    const errors: string[] = [];
+    for (const name of ctx.args) {
+      let obj: unknown;
+      if (type !== 'image') {
+        obj = await client
+          .json('GET', `/containers/${encodeURIComponent(name)}/json`, { query: { size: bool(ctx.flags, 'size') ? '1' : undefined } })
+          .catch((err: { status?: number }) => {
+            if (err.status !== 404) throw err;
+            return undefined;
+          });
+      }
+      if (obj === undefined && type !== 'container') {
+        obj = await client.json('GET', `/images/${name}/json`).catch((err: { status?: number }) => {
+          if (err.status !== 404) throw err;
+          return undefined;
+        });
+      }
+      if (obj === undefined) errors.push(type ? `Error: No such ${type}: ${name}` : `Error: No such object: ${name}`);
+      else found.push(obj);
+    }
+    const format = str(ctx.flags, 'format');
+    if (format && format !== 'json') ctx.io.stdout.write(renderEach(format, found));
+    else ctx.io.stdout.write(JSON.stringify(found, null, 4).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) + '\n');
+    if (errors.length) {
+      ctx.io.stderr.write(errors.join('\n') + '\n');
+      return 1;
+    }
+  },
+};
+export default command;
