@@ -19,7 +19,7 @@ import { computePlan } from './plan.ts';
 import { loadSpec, rootfsPath, validateProcess } from './spec-load.ts';
 import {
   DEFAULT_RUNTIME_ROOT, claimContainerDir, containerDir, containerStatus, execFifoPath, initAlive, listIds,
-  loadState, procStat, runcState, saveState,
+  loadState, procStat, runcState, saveState, validateId,
 } from './state.ts';
 import type { StoredState } from './state.ts';
 
@@ -68,6 +68,7 @@ function hookState(s: StoredState, status: State['status'], pid = s.pid): State 
 export async function createContainer(opts: CreateOptions): Promise<Created> {
   const root = rootOf(opts.root);
   const bundle = opts.bundle;
+  validateId(opts.id);
   const spec = loadSpec(bundle);
   if (!spec.process) throw new BerthError('BERTH_RUNTIME_CONFIG_INVALID', 'config.json: process: required to create a container', { status: 400 });
   validateProcess(spec.process, 'process');
