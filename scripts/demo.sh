@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: set berth up, then move a busybox image through
 # berth end to end — made offline, pushed to a berth registry on loopback,
-# removed, pulled back through berthd and listed.
+# removed, pulled back through berthd — and run containers from it.
 #   bash scripts/demo.sh
 # berthd: uses the one on the default socket (/run/berth/berth.sock); the
 # berth CLI starts it by itself when none answers there.
@@ -72,4 +72,18 @@ say "berth images"
 "$BERTH" images
 "$BERTH" image inspect --format 'id {{.Id}}  cmd {{json .Config.Cmd}}  layers {{len .RootFS.Layers}}' "$IMAGE"
 
-say "done: imported an offline busybox image, pushed it to a berth registry on $ADDR, removed it, pulled it back through berthd and listed it"
+say "berth run --rm $IMAGE (a container: its own PID 1, hostname, filesystem)"
+"$BERTH" run --rm "$IMAGE" sh -c 'echo "hello from $(hostname), I am PID $$, and I see $(ls /proc | grep -c "^[0-9]") processes"'
+
+say "a container in the background: run -d, ps, logs, exec, stop, rm"
+CID=$("$BERTH" run -d --name berth-demo-web "$IMAGE" sh -c 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done')
+echo "started $CID"
+sleep 1
+"$BERTH" ps --filter name=berth-demo-web
+"$BERTH" logs --tail 2 berth-demo-web
+"$BERTH" exec berth-demo-web sh -c 'echo "exec sees: $(cat /etc/hostname)"'
+"$BERTH" stop -t 1 berth-demo-web
+"$BERTH" rm berth-demo-web
+
+say "done: an offline busybox image went to a berth registry on $ADDR and back through berthd, and ran as containers"
+echo "berthd keeps running (pid $(cat "${BERTH_ROOT:-/var/lib/berth}/run/berthd.pid" 2>/dev/null || echo '?')); stop it with: kill \$(cat ${BERTH_ROOT:-/var/lib/berth}/run/berthd.pid)"
