@@ -9,6 +9,7 @@ import type { Credentials } from '../distribution/types.ts';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Platform } from '../oci/image-spec.ts';
 import { openSnapshotter } from '../snapshot/open.ts';
 import { unpackImage } from '../snapshot/layers.ts';
+import { pullAndUnpack } from './pull-pipeline.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import type { ArchiveImageStore, ResolvedImage } from './archive/types.ts';
 import { chainIds, topChainId } from './chain-id.ts';
@@ -248,7 +249,7 @@ export class ImageService implements ArchiveImageStore {
     const platformSpec = options.platform ? parsePlatform(options.platform) : undefined;
     return this.lease(async () => {
       const before = this.images.tryResolve(storedName(ref));
-      const result = await pullImage({
+      const pullOptions = {
         reference: ref,
         store: this.content,
         ...(options.platform ? { platform: options.platform } : {}),
@@ -257,7 +258,11 @@ export class ImageService implements ArchiveImageStore {
         ...(this.options.dockerConfigPath ? { configPath: this.options.dockerConfigPath } : {}),
         insecureRegistries: [...(this.options.insecureRegistries ?? []), ...(options.insecureRegistries ?? [])],
         ...(options.signal ? { signal: options.signal } : {}),
-      });
+      };
+      // With a snapshotter, layers are unpacked while the rest still downloads (pull-pipeline.ts).
+      const result = this.snapshotter
+        ? (await pullAndUnpack({ ...pullOptions, snapshotter: this.snapshotter })).pull
+        : await pullImage(pullOptions);
       const id = result.configDescriptor.digest;
       const config = await this.readConfig(id);
       assertImageManifest(result.manifest, `${familiarString(ref)} manifest`);
@@ -273,6 +278,7 @@ export class ImageService implements ArchiveImageStore {
         config,
         layers: result.manifest.layers,
         progress,
+        unpacked: true,
       });
       const shown = familiarString(ref);
       const upToDate = before?.id === rec.id;
@@ -371,6 +377,8 @@ export class ImageService implements ArchiveImageStore {
     config: ImageConfig;
     layers: Descriptor[];
     progress: ProgressSink;
+    /** The layers are already unpacked into their chain snapshots (a pipelined pull did it). */
+    unpacked?: boolean;
   }): Promise<ImageRecord> {
     const diffIds = r.config.rootfs.diff_ids;
     if (diffIds.length !== r.layers.length) {
@@ -378,7 +386,7 @@ export class ImageService implements ArchiveImageStore {
     }
     let size = r.layers.reduce((sum, l) => sum + l.size, 0);
     if (this.snapshotter && r.layers.length > 0) {
-      await unpackImage({
+      if (!r.unpacked) await unpackImage({
         snapshotter: this.snapshotter,
         store: this.content,
         layers: r.layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i]! })),
@@ -399,9 +407,9 @@ export class ImageService implements ArchiveImageStore {
 
   /** Bytes of the image's unpacked layers (what `docker images` shows as SIZE). */
   private async unpackedSize(diffIds: Digest[]): Promise<number> {
-    let total = 0;
-    for (const chainId of chainIds(diffIds)) total += (await this.snapshotter!.usage(chainId)).size;
-    return total;
+    // Each layer measured at once (du per layer); only the first measurement walks the tree, it is kept in the snapshot's metadata.
+    const sizes = await Promise.all(chainIds(diffIds).map(async (chainId) => (await this.snapshotter!.usage(chainId)).size));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { BerthError } from '../common/errors.ts';
@@ -251,7 +252,43 @@ async function commitOnce(s: Snapshotter, chainId: Digest, key: string, parent: 
     await s.remove(key);
     return;
   }
+  await syncFilesystem((await s.dirs(key)).dir);
   await s.commit(chainId, key, parent !== undefined && s.independentLayers ? { parent } : {});
+}
+
+/**
+ * Crash safety of an unpack: files are written without fsync (one per file
+ * would cost more than the unpack itself), and a layer is made durable as a
+ * whole by one syncfs(2) of its filesystem right before its snapshot is
+ * committed. So a committed snapshot is complete on disk even after a power
+ * loss, and a crash before the commit leaves only an extraction snapshot,
+ * which is never used and is removed at the next start
+ * (removeStaleExtractions). Layers finishing while a sync runs share the
+ * next one (a sync already under way may have started before their last
+ * writes), so parallel layers cost about one sync each at most.
+ */
+let syncRunning: Promise<void> | undefined;
+let syncQueued: Promise<void> | undefined;
+function syncFilesystem(dir: string): Promise<void> {
+  if (!syncRunning) {
+    syncRunning = runSync(dir).finally(() => { syncRunning = undefined; });
+    return syncRunning;
+  }
+  syncQueued ??= syncRunning.catch(() => {}).then(() => {
+    syncQueued = undefined;
+    return syncFilesystem(dir);
+  });
+  return syncQueued;
+}
+
+function runSync(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // coreutils `sync -f` is syncfs(2), which Node does not expose.
+    execFile('sync', ['-f', dir], (err, _stdout, stderr) => {
+      if (err) reject(new BerthError('BERTH_SNAPSHOT_SYNC', `cannot flush unpacked layer ${dir} to disk: ${String(stderr).trim() || err.message}`, { cause: err }));
+      else resolve();
+    });
+  });
 }
 
 async function unpackInto(s: Snapshotter, key: string, open: () => Readable, layer: LayerSource, id: string, progress: ProgressSink): Promise<UnpackResult> {
