@@ -4,7 +4,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Spec } from '../../../src/oci/runtime-spec.ts';
 import { defaultSpec } from '../../../src/runtime/default-spec.ts';
@@ -96,6 +96,16 @@ describe('berth-runtime: bad input', () => {
     } finally {
       await cli(env.root, ['delete', '--force', 'taken']);
     }
+  });
+  test('--log with --log-format json records the error as runc does (containerd reads it)', async () => {
+    writeFileSync(join(bundle.dir, 'config.json'), '{ not json');
+    const log = join(env.tmp, 'runtime.log');
+    const r = await cli(env.root, ['--log', log, '--log-format', 'json', 'create', '--bundle', bundle.dir, 'logged']);
+    assert.notEqual(r.code, 0);
+    const entry = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').at(-1)!);
+    assert.equal(entry.level, 'error');
+    assert.match(entry.msg, /config\.json: not valid JSON/);
+    assert.match(entry.time, /^\d{4}-\d\d-\d\dT/);
   });
   test('unknown commands, signals and missing containers', async () => {
     assert.match((await cli(env.root, ['frobnicate'])).stderr, /unknown command "frobnicate"/);
