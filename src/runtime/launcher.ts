@@ -66,14 +66,17 @@ export function launch(opts: LaunchOptions): Launch {
     rejectReady = rej;
   });
   ready.catch(() => {});
+  // The exit code comes from 'exit', not 'close': the container may hold piped
+  // stdio open long after the launcher is gone.
   const exited = new Promise<number>((res) => {
-    child.on('close', (code, signal) => {
-      if (!settled) {
-        settled = true;
-        rejectReady(launchError(lastError ?? `launcher exited (${signal ?? code}) before the container was ready`));
-      }
-      res(code ?? 128);
-    });
+    child.on('exit', (code, signal) => res(code ?? 128 + (signal ? 9 : 0)));
+  });
+  // Only the launcher holds the control socket, so its end means the launcher
+  // is done talking: every message (an error included) has been read by then.
+  ctl.on('close', () => {
+    if (settled) return;
+    settled = true;
+    void exited.then((code) => rejectReady(launchError(lastError ?? `launcher exited (${code}) before the container was ready`)));
   });
   child.on('error', (err) => {
     if (!settled) {
