@@ -5,7 +5,7 @@
  * exits once the container is created, or stays as its own small monitor
  * when an exitFile is asked for).
  */
-import { closeSync, constants as fsConst, openSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConst, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 
 import type { LinuxResources, Process, RuncState, Spec, State } from '../oci/runtime-spec.ts';
 import { OCI_RUNTIME_SPEC_VERSION } from '../oci/runtime-spec.ts';
@@ -190,25 +190,21 @@ export function containerPids(root: string | undefined, id: string): number[] {
   if (!hasPidNs) return [state.pid];
   let ns: string;
   try {
-    ns = readlink(`/proc/${state.pid}/ns/pid`);
+    ns = readlinkSync(`/proc/${state.pid}/ns/pid`);
   } catch {
     return [];
   }
   const pids: number[] = [];
-  for (const name of readdir('/proc')) {
+  for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      if (readlink(`/proc/${name}/ns/pid`) === ns) pids.push(Number(name));
+      if (readlinkSync(`/proc/${name}/ns/pid`) === ns) pids.push(Number(name));
     } catch {
       /* gone */
     }
   }
   return pids.sort((a, b) => a - b);
 }
-
-import { readdirSync, readlinkSync } from 'node:fs';
-const readlink = (p: string) => readlinkSync(p);
-const readdir = (p: string) => readdirSync(p);
 
 export function killContainer(root: string | undefined, id: string, signal: number, all = false): void {
   const r = rootOf(root);

@@ -123,6 +123,6 @@ export function launch(opts: LaunchOptions): Launch {
 }
 
 function launchError(message: string): BerthError {
-  const code = /not found|No such file/.test(message) && message.startsWith('exec') ? 'BERTH_RUNTIME_EXEC_FAILED' : 'BERTH_RUNTIME_LAUNCH_FAILED';
+  const code = message.startsWith('exec ') ? 'BERTH_RUNTIME_EXEC_FAILED' : 'BERTH_RUNTIME_LAUNCH_FAILED';
   return new BerthError(code, message, { status: 500 });
 }

@@ -168,7 +168,7 @@ export function computePlan(opts: PlanOptions): Plan {
   }
   if (opts.hookPause) w.add(PLAN_OP.HOOK_PAUSE);
 
-  addProcess(w, opts, proc, userns, newUserns);
+  addProcess(w, opts, proc, newUserns);
   const execPath = addExec(w, opts, proc);
   return { bytes: w.finish(), execPath };
 }
@@ -311,7 +311,7 @@ function addDevice(w: PlanWriter, d: LinuxDevice, userns: boolean): void {
   w.add(PLAN_OP.MKNOD, d.path, type | perm, d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0);
 }
 
-function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, userns: boolean, newUserns: boolean): void {
+function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, newUserns: boolean): void {
   if (proc.terminal) {
     // Attached, the launcher itself holds the master and copies it to its stdio (runc run).
     if (!opts.consoleSocket && (opts.detach || opts.monitorExitFile)) {
@@ -347,7 +347,6 @@ function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, userns: boo
     const early = !proc.noNewPrivileges ? 1 : 0;
     w.add(PLAN_OP.SECCOMP, compiled.program, compiled.flags, early);
   }
-  void userns;
   w.add(PLAN_OP.CWD, proc.cwd);
   if (opts.execFifo) w.add(PLAN_OP.EXEC_FIFO, opts.execFifo);
   if (opts.preserveFds) w.add(PLAN_OP.PRESERVE_FDS, opts.preserveFds);
@@ -388,8 +387,7 @@ function addExec(w: PlanWriter, opts: PlanOptions, proc: Process): string {
     const mountDests = (opts.spec.mounts ?? []).map((m) => posix.normalize(m.destination));
     const mayBeMounted = candidates.filter((c) => mountDests.some((d) => c === d || c.startsWith(d === '/' ? '/' : d + '/')));
     if (mayBeMounted.length === 0) {
-      const where = opts.joinPid !== undefined ? 'process.args[0]' : 'process.args[0]';
-      throw new BerthError('BERTH_RUNTIME_EXEC_NOT_FOUND', `config.json: ${where}: ${JSON.stringify(arg0)} not found in the rootfs${arg0.includes('/') ? '' : ` (PATH=${pathVar})`}`, { status: 400 });
+      throw new BerthError('BERTH_RUNTIME_EXEC_NOT_FOUND', `${opts.joinPid !== undefined ? 'exec' : 'config.json'}: process.args[0]: ${JSON.stringify(arg0)} not found in the rootfs${arg0.includes('/') ? '' : ` (PATH=${pathVar})`}`, { status: 400 });
     }
     paths = mayBeMounted;
   }
