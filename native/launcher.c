@@ -151,7 +151,9 @@ static void container_main(const struct plan *plan, int sync_fd, int console_soc
   if (plan_find(plan, OP_HOOK_PAUSE)) {
     if (sync_send(sync_fd, SYNC_HOOKS, NULL, 0) < 0) _exit(1);
     if (sync_recv(sync_fd, &msg, NULL) != SYNC_HOOKS_DONE) _exit(1);
-    free(msg);
+    ctx.state_json = msg; /* kept for the container hooks */
+    /* createContainer hooks: in the container's namespaces, before pivot_root. */
+    process_hooks(&ctx, 'c');
   }
   if (has_root) rootfs_pivot(&ctx);
   process_console(&ctx);
@@ -385,12 +387,15 @@ int main(int argc, char **argv) {
     }
     case SYNC_HOOKS: {
       ctl_write("hook");
-      char line[1024];
+      char line[16384];
       ssize_t n = 0, got;
       while (n < (ssize_t)sizeof line - 1 && (got = read(ctl_fd, line + n, 1)) == 1 && line[n] != '\n') n++;
       line[n] = 0;
-      if (strcmp(line, "ok") != 0) fail("%s", n > 5 && !strncmp(line, "fail ", 5) ? line + 5 : "hooks failed");
-      if (sync_send(sync_fd, SYNC_HOOKS_DONE, NULL, 0) < 0) fail("container process gone during hooks");
+      /* "ok" or "ok STATE-JSON" (the state the container hooks get on stdin) */
+      if (strcmp(line, "ok") != 0 && strncmp(line, "ok ", 3) != 0)
+        fail("%s", n > 5 && !strncmp(line, "fail ", 5) ? line + 5 : "hooks failed");
+      const char *state = n > 3 ? line + 3 : "";
+      if (sync_send(sync_fd, SYNC_HOOKS_DONE, state, (uint32_t)strlen(state)) < 0) fail("container process gone during hooks");
       break;
     }
     case SYNC_READY:

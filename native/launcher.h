@@ -11,6 +11,7 @@ struct child_ctx {
   int console_sock;    /* connected --console-socket, or -1 */
   int fifo_fd;         /* O_PATH fd of the exec fifo, or -1 */
   int root_fd;         /* O_PATH fd of the rootfs while mounting, or -1 */
+  char *state_json;    /* container state for createContainer/startContainer hooks */
 };
 
 #define DIE(ctx, ...) sync_die((ctx)->sync_fd, __VA_ARGS__)
@@ -25,5 +26,7 @@ void process_console(struct child_ctx *ctx);
 void process_settings(struct child_ctx *ctx);
 void process_credentials(struct child_ctx *ctx);
 void process_exec(struct child_ctx *ctx) __attribute__((noreturn));
+/* Runs the OP_CONTAINER_HOOK records of one stage ('c' createContainer, 's' startContainer). */
+void process_hooks(struct child_ctx *ctx, char stage);
 
 #endif

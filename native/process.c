@@ -22,8 +22,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 static void write_file(struct child_ctx *ctx, const char *path, const char *value) {
@@ -204,10 +207,75 @@ void process_credentials(struct child_ctx *ctx) {
     DIE(ctx, "set no_new_privs: %s", strerror(errno));
 }
 
+
+
 static char **field_vector(const struct record *r) {
   char **v = calloc((size_t)(r ? r->n : 0) + 1, sizeof *v);
   for (uint32_t i = 0; r && i < r->n; i++) v[i] = (char *)r->f[i].s;
   return v;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Record: [stage, index, timeout secs (0 none), path, nargs, args..., env...];
+ * the state JSON goes to the hook's stdin. */
+static void run_hook(struct child_ctx *ctx, const struct record *r) {
+  const char *name = field_str(r, 0)[0] == 'c' ? "createContainer" : "startContainer";
+  const char *index = field_str(r, 1), *path = field_str(r, 3);
+  long long timeout = field_i64(r, 2);
+  uint32_t nargs = (uint32_t)field_u64(r, 4);
+  if (5 + nargs > r->n) DIE(ctx, "hooks.%s[%s]: malformed plan record", name, index);
+  char **argv = calloc((size_t)nargs + 1, sizeof *argv);
+  for (uint32_t i = 0; i < nargs; i++) argv[i] = (char *)r->f[5 + i].s;
+  char **envp = calloc((size_t)(r->n - 5 - nargs) + 1, sizeof *envp);
+  for (uint32_t i = 5 + nargs; i < r->n; i++) envp[i - 5 - nargs] = (char *)r->f[i].s;
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) < 0) DIE(ctx, "hooks.%s[%s]: pipe: %s", name, index, strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) DIE(ctx, "hooks.%s[%s]: fork: %s", name, index, strerror(errno));
+  if (pid == 0) {
+    dup2(pfd[0], 0);
+    execve(path, argv, envp);
+    fprintf(stderr, "berth: hooks.%s[%s] %s: %s\n", name, index, path, strerror(errno));
+    _exit(127);
+  }
+  close(pfd[0]);
+  /* A hook that never reads its stdin must not kill us with SIGPIPE. */
+  struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+  sigaction(SIGPIPE, &ign, &old);
+  const char *state = ctx->state_json ? ctx->state_json : "{}";
+  if (write(pfd[1], state, strlen(state)) < 0 && errno != EPIPE) { /* the hook decides */ }
+  close(pfd[1]);
+  sigaction(SIGPIPE, &old, NULL);
+  double deadline = timeout > 0 ? now_s() + (double)timeout : 0;
+  int status = 0;
+  for (;;) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) DIE(ctx, "hooks.%s[%s]: wait: %s", name, index, strerror(errno));
+    if (deadline > 0 && now_s() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      DIE(ctx, "hooks.%s[%s] %s: timed out after %llds", name, index, path, timeout);
+    }
+    struct timespec ms = { 0, 1000000 };
+    nanosleep(&ms, NULL);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    DIE(ctx, "hooks.%s[%s] %s: exited with %d", name, index, path, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  free(argv);
+  free(envp);
+}
+
+void process_hooks(struct child_ctx *ctx, char stage) {
+  for (size_t i = 0; i < ctx->plan->nrecs; i++) {
+    const struct record *r = &ctx->plan->recs[i];
+    if (r->op == OP_CONTAINER_HOOK && field_str(r, 0)[0] == stage) run_hook(ctx, r);
+  }
 }
 
 void process_exec(struct child_ctx *ctx) {
@@ -239,6 +307,8 @@ void process_exec(struct child_ctx *ctx) {
     close(w);
     close(ctx->fifo_fd);
   }
+  /* startContainer hooks: after start, in the container, before the program (as runc). */
+  process_hooks(ctx, 's');
   const struct record *seccomp = plan_find(plan, OP_SECCOMP);
   if (seccomp && !field_u64(seccomp, 2)) load_seccomp(ctx, seccomp);
   /* Candidates in PATH order; the first that exists is the program. */

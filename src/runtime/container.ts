@@ -78,7 +78,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   try {
     cgroups = await setupCgroups(spec, opts.id);
     const fifo = execFifoPath(root, opts.id);
-    const hookPause = hasHooks(spec, 'prestart', 'createRuntime', 'createContainer');
+    const hookPause = hasHooks(spec, 'prestart', 'createRuntime', 'createContainer', 'startContainer');
     const plan = computePlan({
       spec, rootfs, bundle, process: spec.process,
       detach: !opts.attached && !opts.exitFile,
@@ -107,7 +107,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
         const st = hookState(state, 'creating', pid);
         await runHooks(spec, 'prestart', st);
         await runHooks(spec, 'createRuntime', st);
-        await runHooks(spec, 'createContainer', st);
+        // createContainer and startContainer run in the container (the launcher runs them).
+        return JSON.stringify(st);
       },
     });
     const pid = await l.ready;
@@ -139,15 +140,21 @@ export async function startContainer(root: string | undefined, id: string): Prom
   const fd = openSync(fifo, fsConst.O_RDONLY | fsConst.O_NONBLOCK);
   try {
     const buf = Buffer.alloc(1);
-    for (;;) {
-      let n = 0;
+    const readByte = (): boolean => {
       try {
-        n = readSync(fd, buf, 0, 1, null);
+        return readSync(fd, buf, 0, 1, null) === 1;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        return false;
       }
-      if (n === 1) break;
-      if (!initAlive(state)) throw new BerthError('BERTH_RUNTIME_START_FAILED', `container ${id} exited before it could start`);
+    };
+    for (;;) {
+      if (readByte()) break;
+      if (!initAlive(state)) {
+        // A short program may have been released, run and exited between our two looks.
+        if (readByte()) break;
+        throw new BerthError('BERTH_RUNTIME_START_FAILED', `container ${id} exited before it could start`);
+      }
       sleepMs(1);
     }
   } finally {

@@ -36,8 +36,8 @@ export interface LaunchOptions {
   stdio?: [StdioSpec, StdioSpec, StdioSpec];
   /** Open fds of this process to hand to the container as fds 3, 4, … (--preserve-fds). */
   preserveFds?: number[];
-  /** Runs the runtime hooks when the launcher pauses after mounts. */
-  onHook?: (pid: number) => Promise<void>;
+  /** Runs the runtime hooks when the launcher pauses after mounts; returns the state JSON for the container hooks. */
+  onHook?: (pid: number) => Promise<string | void>;
   /** Called as soon as the process exists (before it is set up). */
   onPid?: (pid: number) => void;
 }
@@ -106,7 +106,7 @@ export function launch(opts: LaunchOptions): Launch {
     } else if (word === 'hook') {
       const run = opts.onHook ? opts.onHook(pid) : Promise.resolve();
       run.then(
-        () => ctl.write('ok\n'),
+        (state) => ctl.write(state ? `ok ${state.replace(/\n/g, ' ')}\n` : 'ok\n'),
         (err: unknown) => ctl.write(`fail ${String((err as Error).message ?? err).replace(/\n/g, ' ')}\n`),
       );
     } else if (word === 'ready') {

@@ -45,6 +45,7 @@ export const PLAN_OP = {
   PERSONALITY: 38,
   HOOK_PAUSE: 39,
   EXIT_FILE: 40,
+  CONTAINER_HOOK: 41,
 } as const;
 
 export type PlanOp = (typeof PLAN_OP)[keyof typeof PLAN_OP];

@@ -167,6 +167,16 @@ export function computePlan(opts: PlanOptions): Plan {
     }
   }
   if (opts.hookPause) w.add(PLAN_OP.HOOK_PAUSE);
+  if (!isExec) {
+    // Hooks that run inside the container: createContainer before pivot_root,
+    // startContainer after start, right before the program (the state arrives at the hook pause).
+    for (const [stage, name] of [['c', 'createContainer'], ['s', 'startContainer']] as const) {
+      (spec.hooks?.[name] ?? []).forEach((h, i) => {
+        const args = h.args?.length ? h.args : [h.path];
+        w.add(PLAN_OP.CONTAINER_HOOK, stage, i, h.timeout ?? 0, h.path, args.length, ...args, ...(h.env ?? []));
+      });
+    }
+  }
 
   addProcess(w, opts, proc, newUserns);
   const execPath = addExec(w, opts, proc);

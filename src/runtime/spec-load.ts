@@ -55,8 +55,6 @@ export function validateSpec(spec: unknown): asserts spec is Spec {
     if (!isObj(spec.hooks)) throw configError('hooks', 'must be an object');
     for (const [name, list] of Object.entries(spec.hooks)) {
       if (!Array.isArray(list)) throw configError(`hooks.${name}`, 'must be an array');
-      // Refused rather than run in the wrong namespace (they belong inside the container, before exec).
-      if (name === 'startContainer' && list.length > 0) throw configError('hooks.startContainer', 'not supported by berth-runtime yet');
       list.forEach((h, i) => {
         if (!isObj(h) || typeof h.path !== 'string' || !isAbsolute(h.path))
           throw configError(`hooks.${name}[${i}].path`, 'must be an absolute path');

@@ -74,8 +74,6 @@ describe('berth-runtime: bad input', () => {
   test('a non-absolute mount destination', () =>
     expectRefused((s) => s.mounts!.push({ destination: 'relative', type: 'tmpfs', source: 'tmpfs' }), /mounts\[7\]\.destination: must be an absolute path/));
   test('a sysctl that is not namespaced', () => expectRefused((s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), /linux\.sysctl\.vm\.swappiness: is not namespaced/));
-  test('startContainer hooks are refused, not run in the wrong namespace', () =>
-    expectRefused((s) => (s.hooks = { startContainer: [{ path: '/bin/true' }] }), /hooks\.startContainer: not supported/));
   test('a bad container id', async () => {
     const r = await cli(env.root, ['create', '--bundle', bundle.dir, '../escape']);
     assert.notEqual(r.code, 0);

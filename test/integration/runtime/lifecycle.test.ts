@@ -180,25 +180,35 @@ describe('berth-runtime lifecycle', () => {
     assert.match(stdout, /got-term/);
   });
 
-  test('hooks run with the container state on stdin: prestart, createRuntime, poststart, poststop', async () => {
-    const log = join(env.tmp, 'hooks.log');
+  test('all six hooks run in order with the container state on stdin', async () => {
+    const log = join(out, 'hooks.log');
     const hook = join(env.tmp, 'hook.sh');
     writeFileSync(hook, `#!/bin/sh\necho "$1 $(cat)" >> ${log}\n`);
     chmodSync(hook, 0o755);
-    configure('exit 0', (b) => {
+    // startContainer runs inside the container: its path is resolved there, /out is the same dir.
+    writeFileSync(join(bundle.rootfs, 'bin/start-hook'), '#!/bin/sh\necho "startContainer $(cat) in=$(hostname)" >> /out/hooks.log\n');
+    chmodSync(join(bundle.rootfs, 'bin/start-hook'), 0o755);
+    configure('echo program >> /out/hooks.log', (b) => {
+      b.spec.root!.readonly = false;
       b.spec.hooks = {};
-      for (const name of ['prestart', 'createRuntime', 'poststart', 'poststop'] as const) b.spec.hooks[name] = [{ path: hook, args: ['hook.sh', name] }];
+      for (const name of ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop'] as const) b.spec.hooks[name] = [{ path: hook, args: ['hook.sh', name], timeout: 5 }];
+      b.spec.hooks.startContainer = [{ path: '/bin/start-hook', env: ['PATH=/bin'] }];
     });
     const r = await cli(env.root, ['run', '--bundle', bundle.dir, 'c4']);
     assert.equal(r.code, 0, r.stderr);
     const lines = readFileSync(log, 'utf8').trim().split('\n');
-    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['prestart', 'createRuntime', 'poststart', 'poststop']);
+    const order = lines.map((l) => l.split(' ')[0]);
+    // poststart runs once start released the process, concurrently with it (as in runc); the rest is ordered.
+    assert.deepEqual(order.filter((x) => x !== 'poststart'), ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'program', 'poststop']);
+    assert.ok(order.indexOf('poststart') > order.indexOf('createContainer'));
+    assert.match(lines.find((l) => l.startsWith('startContainer'))!, / in=berth$/, 'startContainer runs in the container (its uts namespace)');
     const state = JSON.parse(lines[0]!.slice(lines[0]!.indexOf(' ') + 1));
     assert.equal(state.id, 'c4');
     assert.equal(state.status, 'creating');
     assert.ok(state.pid > 1);
     assert.equal(state.bundle, bundle.dir);
-    assert.equal(JSON.parse(lines[3]!.slice(lines[3]!.indexOf(' ') + 1)).status, 'stopped');
+    const post = lines.find((l) => l.startsWith('poststop'))!;
+    assert.equal(JSON.parse(post.slice(post.indexOf(' ') + 1)).status, 'stopped');
   });
 
   test('a failing or timed-out prestart hook fails create and leaves nothing', async () => {
@@ -211,6 +221,20 @@ describe('berth-runtime lifecycle', () => {
     const r = await cli(env.root, ['create', '--bundle', bundle.dir, 'c5']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /hooks\.prestart\[0\].*timed out after 1s/);
+    assert.deepEqual(readdirSync(env.root), []);
+    await waitFor(() => processesUnder(bundle.rootfs).length === 0, 'the half-made container to be gone');
+  });
+
+  test('a createContainer hook that times out (run by the launcher) fails create and leaves nothing', async () => {
+    const hook = join(env.tmp, 'slow-in-container.sh');
+    writeFileSync(hook, '#!/bin/sh\nsleep 5\n');
+    chmodSync(hook, 0o755);
+    configure('exit 0', (b) => {
+      b.spec.hooks = { createContainer: [{ path: hook, timeout: 1 }] };
+    });
+    const r = await cli(env.root, ['create', '--bundle', bundle.dir, 'c8']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /hooks\.createContainer\[0\] .*slow-in-container\.sh: timed out after 1s/);
     assert.deepEqual(readdirSync(env.root), []);
     await waitFor(() => processesUnder(bundle.rootfs).length === 0, 'the half-made container to be gone');
   });
