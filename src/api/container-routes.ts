@@ -76,6 +76,24 @@ async function sizes(deps: ContainerRoutesDeps, rec: ContainerRecord): Promise<{
   return { sizeRw: rw, sizeRootFs: rw + imageSize };
 }
 
+/**
+ * Clients pick the exit code of a failed `run` from the start error's text
+ * (the docker CLI: "executable file not found" / "no such file or directory"
+ * → 127, "permission denied" → 126). The service records which it was in
+ * State.ExitCode; say it in the words clients look for.
+ */
+function withDockerStartWording(err: unknown, rec: ContainerRecord | undefined): unknown {
+  if (!(err instanceof BerthError) || !rec) return err;
+  const code = rec.State.ExitCode;
+  let message = err.message;
+  if (code === 127 && !/executable file not found|no such file or directory/.test(message)) {
+    message = `${message}: exec: "${rec.Path}": executable file not found in $PATH`;
+  } else if (code === 126 && !/permission denied/.test(message)) {
+    message = `${message}: exec: "${rec.Path}": permission denied`;
+  } else return err;
+  return new BerthError(err.code, message, { status: err.status >= 400 ? err.status : 400 });
+}
+
 /** A 304 from the service (already started / not running) is not an error for Docker. */
 function isNotModified(err: unknown): boolean {
   return err instanceof BerthError && err.status === 304;
@@ -242,7 +260,11 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
       await svc.start(ctx.params.id!);
     } catch (err) {
       if (isNotModified(err)) return ctx.sendStatus(304);
-      throw err;
+      // Docker removes an AutoRemove container whose start failed: `docker run
+      // --rm` waits for condition=removed after reporting the error.
+      const rec = svc.store.find(ctx.params.id!);
+      if (rec?.HostConfig.AutoRemove && !rec.State.Running) await svc.remove(rec.Id, { force: true }).catch(() => {});
+      throw withDockerStartWording(err, rec);
     }
     ctx.sendStatus(204);
   });
