@@ -126,8 +126,14 @@ function header(title: string): void {
 }
 
 // ---------------------------------------------------------------- setup
-const opts = parseOptions(process.argv.slice(2));
-if (process.getuid?.() !== 0) throw new Error('bench/containers.ts needs root (namespaces, overlay mounts, cgroups)');
+let opts: Options;
+try {
+  opts = parseOptions(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('bench/containers.ts needs root (namespaces, overlay mounts, cgroups)');
+} catch (err) {
+  console.error(`bench/containers.ts: ${(err as Error).message}`);
+  process.exit(2);
+}
 
 const BUSYBOX_RUN = { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } };
 const BUSYBOX_SLEEP = { Image: 'busybox', Cmd: ['sleep', '300'], HostConfig: { NetworkMode: 'none' } };
@@ -184,7 +190,8 @@ try {
     console.log(formatTable(['what', 'n', 'median', 'p10', 'p90', '÷ docker', '÷ podman'], rows));
     console.log(loadLine(load));
     const berthMedian = spread(samples.get(contenders[0]!.name)!).median;
-    summary.push(`e2e: berth run ${ms(berthMedian)} = ${ratio(berthMedian, dockerMedian)} docker's ${ms(dockerMedian)} (goal ≤ 0.33×), ${ratio(berthMedian, podmanMedian)} podman's ${ms(podmanMedian)} (goal < 1×)`);
+    const dockerToBerth = spread(samples.get(contenders[1]!.name)!).median;
+    summary.push(`e2e: berth run ${ms(berthMedian)} = ${ratio(berthMedian, dockerMedian)} docker's ${ms(dockerMedian)} (goal ≤ 0.33×), ${ratio(berthMedian, podmanMedian)} podman's ${ms(podmanMedian)} (goal < 1×); docker CLI → berthd ${ms(dockerToBerth)} (${ratio(dockerToBerth, dockerMedian)})`);
   }
 
   // ------------------------------------------------------------ 2. API only
@@ -317,22 +324,24 @@ try {
     const load = loadAverage();
     const contenders: Contender[] = [
       { ...berthCli(['version']), name: 'berth version          (→ berthd)' },
+      { ...berthCli(['--version']), name: 'berth --version        (no daemon call: bundle load only)' },
       { name: 'node -e 0              (Node 24, the CLI\'s runtime)', argv: [NODE, '-e', '0'], env: process.env },
       { ...dockerCli(berthd.host, ['version']), name: 'docker version         (docker CLI 28 → berthd)' },
       { ...dockerCli(dockerd.host, ['version']), name: 'docker version         (docker CLI 28 → dockerd)' },
     ];
     const samples = interleaved(contenders, Math.max(opts.iterations, 30), opts.maxSeconds);
-    const nodeMedian = spread(samples.get(contenders[1]!.name)!).median;
+    const nodeMedian = spread(samples.get(contenders[2]!.name)!).median;
     console.log(formatTable(['what', 'n', 'median', 'p10', 'p90', '÷ node -e 0'], contenders.map((c) => {
       const s = spread(samples.get(c.name)!);
       return [c.name, String(s.n), ms(s.median), ms(s.p10), ms(s.p90), ratio(s.median, nodeMedian)];
     })));
     console.log(loadLine(load));
     const b = spread(samples.get(contenders[0]!.name)!).median;
-    summary.push(`startup: berth version ${ms(b)} vs node -e 0 ${ms(nodeMedian)} (+${ms(b - nodeMedian)}), docker version ${ms(spread(samples.get(contenders[2]!.name)!).median)}`);
+    const loadOnly = spread(samples.get(contenders[1]!.name)!).median;
+    summary.push(`startup: berth version ${ms(b)} vs node -e 0 ${ms(nodeMedian)} (+${ms(b - nodeMedian)}; bundle load alone +${ms(loadOnly - nodeMedian)}), docker version → berthd ${ms(spread(samples.get(contenders[3]!.name)!).median)}`);
   }
 
-  header('summary');
+  header(`summary (load average at the end: ${loadAverage()})`);
   for (const line of summary) console.log(`- ${line}`);
 } finally {
   // Stop everything we started, by PID, and say whether anything was left.
