@@ -168,6 +168,27 @@ export function pumpAttach(
   });
 }
 
+/**
+ * The connection for a raw stream: with `Upgrade: tcp` the 101 hijack; without
+ * (dockerode's attach, curl) a 200 whose body is the raw stream until the
+ * connection closes — no chunked framing, as dockerd answers.
+ */
+export function takeOver(ctx: RequestContext, contentType: string): Duplex {
+  if (ctx.isUpgrade) return ctx.hijack(contentType);
+  const res = ctx.res!;
+  const socket = res.socket!;
+  const headers: Record<string, string> = {};
+  for (const name of res.getHeaderNames()) headers[name.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase())] = String(res.getHeader(name));
+  headers['Content-Type'] = contentType;
+  const lines = ['HTTP/1.1 200 OK', ...Object.keys(headers).sort().map((k) => `${k}: ${headers[k]}`), `Date: ${new Date().toUTCString()}`, 'Connection: close', '', ''];
+  res.detachSocket(socket);
+  socket.write(lines.join('\r\n'));
+  // What the client sends from now on is stdin, not HTTP: take the socket
+  // away from the server's request parser.
+  socket.removeAllListeners('data');
+  return socket;
+}
+
 export function streamContentType(ctx: RequestContext, tty: boolean): string {
   return tty || !versionAtLeast(ctx.apiVersion, '1.42') ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
 }
@@ -378,7 +399,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     // Registered before the 101 goes out, so a start right after cannot be missed.
     const monitor = stream ? svc.attach(rec.Id) : undefined;
     monitor?.catch(() => {});
-    const client = ctx.hijack(streamContentType(ctx, tty));
+    const client = takeOver(ctx, streamContentType(ctx, tty));
     if (logs) {
       for await (const e of svc.logs(rec.Id, {})) {
         if ((e.stream === 'stdout' && !stdout) || (e.stream === 'stderr' && !stderr)) continue;

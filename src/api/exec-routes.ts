@@ -8,7 +8,7 @@ import type { ContainerService, ExecConfig } from '../container/service.ts';
 import type { Router } from './router.ts';
 import type { ExecCreateRequest, ExecInspect, ExecStartRequest } from './container-wire.ts';
 import { parseDetachKeys } from './container-stdio.ts';
-import { pumpAttach, streamContentType } from './container-routes.ts';
+import { pumpAttach, streamContentType, takeOver } from './container-routes.ts';
 import { closeStdin } from '../container/monitor.ts';
 
 const badParam = (message: string) => new BerthError('BERTH_API_BAD_PARAMETER', message, { status: 400 });
@@ -53,7 +53,7 @@ export function addExecRoutes(router: Router, svc: ContainerService): void {
     // Start before hijacking: a failure (not running, already run) is still an HTTP error.
     const monitor = await svc.startExec(ex.ID, {});
     const tty = !!cfg.Tty;
-    const client = ctx.hijack(streamContentType(ctx, tty));
+    const client = takeOver(ctx, streamContentType(ctx, tty));
     if (!monitor) {
       client.end();
       return;
