@@ -285,8 +285,11 @@ function compileUncached(seccomp: LinuxSeccomp, opts: CompileSeccompOptions): Co
         const rule: Rule = { action, conditions, where };
         if (conditions.length > 0) {
           entry.conditional.push(rule);
-        } else if (entry.unconditional && entry.unconditional.action !== action) {
-          throw badInput('BERTH_SECCOMP_CONFLICT', `${where}: syscall ${name} already has a different unconditional action from ${entry.unconditional.where}`);
+        } else if (entry.unconditional) {
+          // A second unconditional rule for the same syscall: libseccomp keeps
+          // the first one and accepts the profile (podman's own seccomp.json
+          // allows setns, then lists it again under an errno rule for
+          // containers without CAP_SYS_ADMIN), so the first rule wins here too.
         } else {
           entry.unconditional = rule;
         }
