@@ -122,25 +122,24 @@ const command: CommandDef = {
     }
     // host → container
     const container = dst.container!;
-    const body: Readable = await (async () => {
-      if (src.path === '-') return ctx.io.stdin;
+    let putPath = dst.path;
+    let body: Readable;
+    if (src.path === '-') body = ctx.io.stdin;
+    else {
       const srcAbs = resolve(src.path);
-      await stat(srcAbs).catch(() => {
-        throw new Error(`lstat ${srcAbs}: no such file or directory`);
-      });
+      if (!(await stat(srcAbs).catch(() => undefined))) {
+        ctx.io.stderr.write(`lstat ${srcAbs}: no such file or directory\n`);
+        return 1;
+      }
       const target = await pathStat(client, container, dst.path);
       const intoDir = target !== undefined && (target.mode & GO_DIR) !== 0;
+      if (!intoDir) putPath = dirname(dst.path) || '/';
       const base = basename(srcAbs);
       const args = ['-c', '--numeric-owner', '-C', dirname(srcAbs)];
+      // Not into an existing directory: the copy takes the destination's name.
       if (!intoDir) args.push(`--transform=s|^${base.replace(/[|\\^$.*[\]]/g, '\\$&')}|${basename(dst.path)}|`);
       args.push('--', base);
-      const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-      return tar.stdout!;
-    })();
-    let putPath = dst.path;
-    if (src.path !== '-') {
-      const target = await pathStat(client, container, dst.path);
-      if (!(target !== undefined && (target.mode & GO_DIR) !== 0)) putPath = dirname(dst.path) || '/';
+      body = spawn('tar', args, { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!;
     }
     const res = await client.stream('PUT', `/containers/${encodeURIComponent(container)}/archive`, {
       query: { path: putPath, noOverwriteDirNonDir: 'true', copyUIDGID: bool(ctx.flags, 'archive') ? 'true' : undefined },
