@@ -167,11 +167,18 @@ export async function unpackImage(options: UnpackImageOptions): Promise<Unpacked
     const below = i > 0 ? done[i - 1]! : Promise.resolve();
     const parent = i > 0 ? ids[i - 1] : undefined;
     const key = `${snapshotterKey(snapshotter)}\n${chainId}`;
-    let p = inflight.get(key);
-    if (!p) {
-      p = ensureLayer({ ...options, layer: layers[i]!, chainId, parent, below, limiter }).finally(() => inflight.delete(key));
-      inflight.set(key, p);
-    }
+    const own = (): Promise<void> => {
+      const running = inflight.get(key);
+      if (running) return running;
+      const mine: Promise<void> = ensureLayer({ ...options, layer: layers[i]!, chainId, parent, below, limiter }).finally(() => {
+        if (inflight.get(key) === mine) inflight.delete(key);
+      });
+      inflight.set(key, mine);
+      return mine;
+    };
+    const joined = inflight.get(key);
+    // Joining another pull's unpack: if that one fails (its download broke, it was aborted), unpack ours from our own blob.
+    const p = joined ? joined.catch(() => own()) : own();
     done.push(p);
     // Surface a failure of any layer even while lower ones are still running.
     p.catch(() => {});

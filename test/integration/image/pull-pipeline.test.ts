@@ -11,7 +11,8 @@
  * - a blob the registry serves corrupted (digest mismatch) and a layer whose
  *   content does not match the config's diff_id leave no snapshot for that
  *   layer or above, no extraction left over and no image registered;
- * - two concurrent pulls of one image unpack every layer once.
+ * - two concurrent pulls of one image unpack every layer once, and a pull
+ *   sharing layers with a concurrent pull that fails still completes.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -129,6 +130,15 @@ async function pushImage(dir: string, registry: DockerRegistry, repo: string, ta
   return { blobs, diffIds };
 }
 
+/** The registry keeps blobs by digest: flip bytes in one blob's data (same size), as a disk or proxy might. */
+async function corruptBlob(registry: DockerRegistry, blob: Buffer): Promise<void> {
+  const hex = sha(blob).slice(7);
+  const data = join(registry.dir, 'storage', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+  const bytes = await readFile(data);
+  for (let i = 100; i < 200; i++) bytes[i] = bytes[i]! ^ 0xff;
+  await writeFile(data, bytes);
+}
+
 /** Groups of paths sharing an inode (hardlinks) under root, as sorted lines. */
 async function hardlinkGroups(root: string): Promise<string[]> {
   const byInode = new Map<number, string[]>();
@@ -170,12 +180,7 @@ describe('pipelined pull from docker-registry', () => {
     good = await pushImage(dir, registry, 'pipe/good', await imageLayers('good'));
     badDiff = await pushImage(dir, registry, 'pipe/baddiff', await imageLayers('baddiff'), { badDiffIdAt: 2 });
     corrupt = await pushImage(dir, registry, 'pipe/corrupt', await imageLayers('corrupt'));
-    // The registry keeps blobs by digest; flip bytes in layer 2's data (same size), as a disk or proxy might.
-    const hex = sha(corrupt.blobs[2]!).slice(7);
-    const data = join(registry.dir, 'storage', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-    const bytes = await readFile(data);
-    for (let i = 100; i < 200; i++) bytes[i] = bytes[i]! ^ 0xff;
-    await writeFile(data, bytes);
+    await corruptBlob(registry, corrupt.blobs[2]!);
   });
   after(async () => {
     await registry?.stop();
@@ -258,6 +263,30 @@ describe('pipelined pull from docker-registry', () => {
     assert.deepEqual(await svc.list({ all: true }), []);
     await svc.gc();
     assert.deepEqual((await svc.snapshotter!.list()).map((i) => i.key), []);
+  });
+
+  test('a pull sharing layers with a failing concurrent pull still completes (it unpacks from its own download)', async () => {
+    // The same image on a second registry, served intact there and corrupted on the first.
+    const second = await startDockerRegistry();
+    try {
+      const tars = await imageLayers('shared');
+      const built = await pushImage(dir, registry, 'pipe/shared', tars);
+      await pushImage(dir, second, 'pipe/shared', tars);
+      await corruptBlob(registry, built.blobs[2]!);
+      const svc = await ImageService.open(join(dir, 'root-shared'), { dockerConfigPath: NO_CREDS });
+      const [bad, ok] = await Promise.allSettled([svc.pull(`${registry.host}/pipe/shared:1`), svc.pull(`${second.host}/pipe/shared:1`)]);
+      // The first pull fails on the corrupt blob, unless it joined the second's download of it (blobs are shared by digest).
+      if (bad.status === 'rejected') assert.equal(bad.reason.code, 'BERTH_DISTRIBUTION_DIGEST_MISMATCH');
+      assert.equal(ok.status, 'fulfilled', `the intact pull failed: ${(ok as PromiseRejectedResult).reason?.message}`);
+      const ids = chainIds(built.diffIds);
+      for (const c of ids) assert.equal((await svc.snapshotter!.find(c))?.kind, 'committed');
+      const tags = (await svc.list()).flatMap((i) => i.repoTags);
+      assert.ok(tags.includes(`${second.host}/pipe/shared:1`));
+      assert.equal(tags.includes(`${registry.host}/pipe/shared:1`), bad.status === 'fulfilled', 'only a pull that succeeded registers its tag');
+      assert.deepEqual(await extractions(svc.snapshotter!), []);
+    } finally {
+      await second.stop();
+    }
   });
 
   test('two concurrent pulls of one image unpack each layer once', async () => {
