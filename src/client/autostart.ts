@@ -14,8 +14,10 @@ import { EngineClient } from './client.ts';
 export function berthdCommand(): { file: string; args: string[] } {
   const here = dirname(fileURLToPath(import.meta.url));
   if (process.env.BERTH_BUNDLED === '1') {
-    // dist/berth → dist/berthd next to it (the bundle runs on the project's Node).
-    return { file: process.execPath, args: [join(here, 'berthd')] };
+    // dist/berth → dist/berthd next to it (the bundle runs on the project's
+    // Node); this code may sit in dist/chunks/.
+    const launcher = [join(here, 'berthd'), join(here, '..', 'berthd')].find((p) => existsSync(p)) ?? join(here, 'berthd');
+    return { file: process.execPath, args: [launcher] };
   }
   const main = join(here, '..', 'daemon', 'main.ts');
   return { file: process.execPath, args: ['--disable-warning=ExperimentalWarning', main] };
