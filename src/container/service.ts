@@ -214,6 +214,8 @@ export class ContainerService {
     for (const t of this.restartTimers.values()) clearTimeout(t);
     // Only when no monitor of ours is left: their sockets live in there.
     await rmdir(this.socketRoot).catch(() => {});
+    // The shared /berth cgroup parent goes when no container of any engine is left in it.
+    for (const m of detectCgroupLayout().mounts) await rmdir(join(m.mountPoint, 'berth')).catch(() => {});
   }
 
   private publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
@@ -647,6 +649,7 @@ export class ContainerService {
         }
       }
       await this.store.delete(rec.Id);
+      await rm(this.socketDir(rec.Id), { recursive: true, force: true });
       for (const [execId, ex] of this.execs) if (ex.ContainerID === rec.Id) this.execs.delete(execId);
     });
     this.publish(rec, 'destroy');
