@@ -123,10 +123,18 @@ export function pumpAttach(
   return new Promise((done) => {
     const reader = new FrameReader();
     let finished = false;
-    const finish = (processDone: boolean) => {
+    const finish = (processDone: boolean, detached = false) => {
       if (finished) return;
       finished = true;
-      monitor.destroy();
+      if (detached || (opts.tty && !processDone)) {
+        // The monitor treats a client going away as the end of a StdinOnce
+        // session and closes stdin — on a TTY that hangs up the shell. Docker
+        // closes stdin on disconnect only without a TTY, and never on a
+        // detach: keep the connection, discard output until the process ends.
+        monitor.removeAllListeners('data');
+        monitor.on('data', () => {});
+        monitor.on('error', () => {});
+      } else monitor.destroy();
       const end = () => {
         if (!client.destroyed) client.end();
         done();
@@ -153,7 +161,7 @@ export function pumpAttach(
       if (!opts.stdin) return;
       const { pass, detach } = scanner.push(chunk);
       if (pass.length && monitor.writable) monitor.write(pass);
-      if (detach) finish(false);
+      if (detach) finish(false, true);
     });
     client.on('end', () => {
       // The client has no more input (docker half-closes when it has no stdin).
@@ -434,7 +442,9 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
       stdin,
       detachKeys,
       onStdinEnd: () => {
-        if (rec.Config.StdinOnce) void closeStdinOnceStarted(svc, rec.Id);
+        // Docker closes the container's stdin when the client's input ends only
+        // without a TTY; on a TTY the client going away is not an EOF.
+        if (rec.Config.StdinOnce && !tty) void closeStdinOnceStarted(svc, rec.Id);
       },
     });
   };

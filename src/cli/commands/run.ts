@@ -132,6 +132,9 @@ const command: CommandDef = {
         })()
       : undefined;
     statusCode?.catch(() => {});
+    // Forwarding starts before the start request: a signal right after the
+    // container starts must not be lost (docker does the same).
+    const stopSignals = !detach && !tty && ctx.flags['sig-proxy'] !== false ? proxySignals(client, id) : () => {};
     try {
       const res = await client.raw('POST', `/containers/${id}/start`);
       if (res.statusCode >= 400) {
@@ -151,6 +154,7 @@ const command: CommandDef = {
       res.resume();
     } catch (err) {
       restoreTerm();
+      stopSignals();
       const message = (err as Error).message;
       ctx.io.stderr.write(`berth: Error response from daemon: ${message}\n`);
       if (autoRemove) await client.raw('DELETE', `/containers/${id}`, { query: { force: 1 } }).then((r) => r.resume()).catch(() => {});
@@ -161,7 +165,6 @@ const command: CommandDef = {
       return 0;
     }
     const stopResize = followWindowSize(client, `/containers/${id}/resize`, ctx.io, tty);
-    const stopSignals = !tty && ctx.flags['sig-proxy'] !== false ? proxySignals(client, id) : () => {};
     try {
       if (streams) {
         const r = await streams;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
 import { NODE, CLI_MAIN } from '../../helpers/daemon.ts';
+import { spawn } from 'node:child_process';
 import { setup, inPty, type Env } from './helpers.ts';
 
 describe('berth CLI: containers', () => {
@@ -61,6 +62,35 @@ describe('berth CLI: containers', () => {
     assert.equal(r.code, 4, r.output);
     assert.match(r.output, /tty-5\r\n/);
     assert.doesNotMatch(r.output, /\r\r\n/);
+  });
+
+  test('run -it: Ctrl-P Ctrl-Q detaches and leaves the container running', async () => {
+    const r = await inPty([NODE, '--disable-warning=ExperimentalWarning', CLI_MAIN, '-H', e.d.host, 'run', '-it', '--name', 'detachable', 'busybox', 'sh'], [
+      { afterMs: 2000, send: 'echo before\r' },
+      { afterMs: 600, send: '\x10\x11' },
+    ], {});
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /before\r\n/);
+    assert.equal((await e.berth('inspect', '-f', '{{.State.Running}}', 'detachable')).stdout, 'true\n');
+    assert.equal((await e.berth('rm', '-f', 'detachable')).code, 0);
+  });
+
+  test('run --sig-proxy: a signal to the CLI reaches the container; its exit code comes back', async () => {
+    const child = spawn(NODE, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '-H', e.d.host, 'run', '--rm', 'busybox', 'sh', '-c', 'trap "echo got-term; exit 21" TERM; echo ready; while true; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const ready = new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    }));
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    try {
+      await ready;
+      process.kill(child.pid!, 'SIGTERM');
+      assert.equal(await exited, 21);
+      assert.equal(out, 'ready\ngot-term\n');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 
   test('run -d, ps, logs, exec, inspect, stop (137), rm', async () => {

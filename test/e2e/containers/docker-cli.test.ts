@@ -56,6 +56,22 @@ describe('docker CLI: containers on berthd', () => {
     assert.match(r.output, /\/dev\/pts\/0/);
   });
 
+  test('run -it: Ctrl-P Ctrl-Q detaches (the daemon sees the keys), the container keeps running', async () => {
+    const r = await inPty([DOCKER, 'run', '-it', '--name', 'detach-me', 'busybox', 'sh'], [
+      { afterMs: 1500, send: 'echo before\r' },
+      { afterMs: 600, send: '\x10\x11' },
+    ], { DOCKER_HOST: e.d.host, DOCKER_CONFIG: join(e.work, 'docker-config') });
+    assert.equal(r.code, 0, r.output);
+    assert.equal((await e.docker('inspect', '-f', '{{.State.Running}}', 'detach-me')).stdout, 'true\n');
+    const attached = await inPty([DOCKER, 'attach', 'detach-me'], [
+      { afterMs: 1000, send: 'echo back-again\r' },
+      { afterMs: 600, send: 'exit 2\r' },
+    ], { DOCKER_HOST: e.d.host, DOCKER_CONFIG: join(e.work, 'docker-config') });
+    assert.match(attached.output, /back-again\r\n/);
+    assert.equal(attached.code, 2, attached.output);
+    await e.docker('rm', 'detach-me');
+  });
+
   test('run -d, ps, logs, logs -f, exec (with stdin), inspect, top, stats', async () => {
     const id = (await e.docker('run', '-d', '--name', 'web', '-e', 'GREETING=hello', 'busybox', 'sh', '-c', 'echo $GREETING; echo oops >&2; exec sleep 300')).stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
