@@ -31,12 +31,14 @@
 import { availableParallelism } from 'node:os';
 import { BerthError } from '../common/errors.ts';
 import type { ProgressSink } from '../common/progress.ts';
+import { shortDigest } from '../content/digest.ts';
 import type { ContentStore, Digest } from '../content/types.ts';
 import { RegistryClient, type ManifestResponse, type RegistryClientOptions } from '../distribution/client.ts';
 import { pullImage, type PullOptions, type PullResult } from '../distribution/pull.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/image-spec.ts';
 import { startProgressiveUnpack, unpackImage, type ProgressiveUnpack, type UnpackedImage } from '../snapshot/layers.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
+import { chainIds } from './chain-id.ts';
 import { assertImageManifest } from './manifest.ts';
 import { parseDockerRef, referenceString } from './reference.ts';
 
@@ -60,7 +62,26 @@ const CONFIG_POLL_MS = 5;
 /** pullImage, with every layer unpacked into its chain-ID snapshot as soon as it lands. */
 export async function pullAndUnpack(o: PullAndUnpackOptions): Promise<PullAndUnpackResult> {
   const ref = typeof o.reference === 'string' ? parseDockerRef(o.reference) : o.reference;
-  const progress: ProgressSink = o.progress ?? (() => {});
+  const userProgress: ProgressSink = o.progress ?? (() => {});
+  // Each layer's disk usage (du; the image's SIZE) is measured as soon as it is committed, while
+  // the others still unpack, rather than all at the end; the snapshotter keeps the figure.
+  const measuring: Promise<unknown>[] = [];
+  let layersById = new Map<string, Digest[]>();
+  const progress: ProgressSink = (e) => {
+    userProgress(e);
+    if (e.status !== 'Pull complete') return;
+    for (const chainId of layersById.get(e.id) ?? []) measuring.push(o.snapshotter.usage(chainId).catch(() => {}));
+  };
+  const measureLayers = (layers: Descriptor[], diffIds: Digest[]) => {
+    layersById = new Map();
+    chainIds(diffIds).forEach((chainId, i) => {
+      const id = shortDigest(layers[i]!.digest);
+      layersById.set(id, [...(layersById.get(id) ?? []), chainId]);
+    });
+  };
+  const measured = async () => {
+    await Promise.allSettled(measuring);
+  };
   const concurrency = Math.max(1, o.unpackConcurrency ?? availableParallelism());
   // An unpack failure (diffID mismatch, unsafe layer) stops the downloads still running.
   const stop = new AbortController();
@@ -83,6 +104,7 @@ export async function pullAndUnpack(o: PullAndUnpackOptions): Promise<PullAndUnp
         throw new NoEarlyUnpack();
       }
       if (pullEnded) throw pullEnded;
+      measureLayers(manifest.layers, diffIds);
       progressive = startProgressiveUnpack({
         snapshotter: o.snapshotter,
         store: o.store,
@@ -145,13 +167,16 @@ export async function pullAndUnpack(o: PullAndUnpackOptions): Promise<PullAndUnp
     pullSettled = true;
     endPull();
     await early?.catch(() => {});
+    await measured();
     // The unpack's own failure is what stopped the pull: report that, not the abort.
     throw earlyError ?? err;
   }
   pullSettled = true;
   if (early && hint && sameImage(hint, pulled.manifest)) {
     try {
-      return { pull: pulled, unpacked: await early, overlapped: true };
+      const unpacked = await early;
+      await measured();
+      return { pull: pulled, unpacked, overlapped: true };
     } catch (err) {
       if (!(err instanceof NoEarlyUnpack)) throw err;
     }
@@ -169,6 +194,7 @@ export async function pullAndUnpack(o: PullAndUnpackOptions): Promise<PullAndUnp
       { status: 400 },
     );
   }
+  measureLayers(pulled.manifest.layers, diffIds);
   const unpacked = await unpackImage({
     snapshotter: o.snapshotter,
     store: o.store,
@@ -176,6 +202,7 @@ export async function pullAndUnpack(o: PullAndUnpackOptions): Promise<PullAndUnp
     onProgress: progress,
     concurrency,
   });
+  await measured();
   return { pull: pulled, unpacked, overlapped: false };
 }
 
