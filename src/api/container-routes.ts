@@ -94,6 +94,13 @@ function withDockerStartWording(err: unknown, rec: ContainerRecord | undefined):
   return new BerthError(err.code, message, { status: err.status >= 400 ? err.status : 400 });
 }
 
+/** 204/304 as dockerd sends them: no Content-Length, no body (trace: docker-stop.txt, docker-rm.txt). */
+function bodiless(ctx: RequestContext, status: 204 | 304): void {
+  const res = ctx.res!;
+  res.writeHead(status);
+  res.end();
+}
+
 /** A 304 from the service (already started / not running) is not an error for Docker. */
 function isNotModified(err: unknown): boolean {
   return err instanceof BerthError && err.status === 304;
@@ -288,43 +295,43 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     try {
       await svc.start(ctx.params.id!);
     } catch (err) {
-      if (isNotModified(err)) return ctx.sendStatus(304);
+      if (isNotModified(err)) return bodiless(ctx, 304);
       // Docker removes an AutoRemove container whose start failed: `docker run
       // --rm` waits for condition=removed after reporting the error.
       const rec = svc.store.find(ctx.params.id!);
       if (rec?.HostConfig.AutoRemove && !rec.State.Running) await svc.remove(rec.Id, { force: true }).catch(() => {});
       throw withDockerStartWording(err, rec);
     }
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.post('/containers/{id}/stop', async (ctx) => {
     const t = intParam(ctx, 't');
     const signal = ctx.query.get('signal') || undefined;
     const result = await svc.stop(ctx.params.id!, { ...(t !== undefined ? { timeout: t } : {}), ...(signal ? { signal } : {}) });
-    ctx.sendStatus(result === 'not-running' ? 304 : 204);
+    bodiless(ctx, result === 'not-running' ? 304 : 204);
   });
 
   router.post('/containers/{id}/restart', async (ctx) => {
     const t = intParam(ctx, 't');
     const signal = ctx.query.get('signal') || undefined;
     await svc.restart(ctx.params.id!, { ...(t !== undefined ? { timeout: t } : {}), ...(signal ? { signal } : {}) });
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.post('/containers/{id}/kill', async (ctx) => {
     await svc.kill(ctx.params.id!, ctx.query.get('signal') || undefined);
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.post('/containers/{id}/pause', async (ctx) => {
     await svc.pause(ctx.params.id!);
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.post('/containers/{id}/unpause', async (ctx) => {
     await svc.unpause(ctx.params.id!);
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.post('/containers/{id}/wait', async (ctx) => {
@@ -346,7 +353,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
   router.delete('/containers/{id}', async (ctx) => {
     if (ctx.flag('link')) throw badParam('legacy links are not supported by berth');
     await svc.remove(ctx.params.id!, { force: ctx.flag('force'), volumes: ctx.flag('v') });
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.get('/containers/{id}/logs', async (ctx) => {
@@ -462,7 +469,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     const name = ctx.query.get('name');
     if (!name) throw badParam('Neither old nor new names may be empty');
     await svc.rename(ctx.params.id!, name);
-    ctx.sendStatus(204);
+    bodiless(ctx, 204);
   });
 
   router.post('/containers/{id}/update', async (ctx) => {

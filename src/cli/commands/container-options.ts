@@ -18,7 +18,6 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'cpu-shares', short: 'c', type: 'string', description: 'CPU shares (relative weight)', value: 'int' },
   { name: 'cpus', type: 'string', description: 'Number of CPUs', value: 'decimal' },
   { name: 'cpuset-cpus', type: 'string', description: 'CPUs in which to allow execution (0-3, 0,1)' },
-  { name: 'device', type: 'list', description: 'Add a host device to the container' },
   { name: 'dns', type: 'list', description: 'Set custom DNS servers' },
   { name: 'entrypoint', type: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
@@ -252,10 +251,6 @@ export function createRequest(flags: ParsedFlags, args: string[], env: NodeJS.Pr
     Memory: memory ? ramInBytes(memory, 'memory') : 0,
     NanoCpus: nanoCpus,
     CpusetCpus: str(flags, 'cpuset-cpus') ?? '',
-    Devices: list(flags, 'device').map((d) => {
-      const [host = '', ctr = host, perms = 'rwm'] = d.split(':');
-      return { PathOnHost: host, PathInContainer: ctr, CgroupPermissions: perms };
-    }),
     PidsLimit: pidsLimit ?? 0,
     Ulimits: list(flags, 'ulimit').map(parseUlimit),
   };

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { setup, inPty, DOCKER, type Env } from './helpers.ts';
 
 describe('docker CLI: containers on berthd', () => {
@@ -101,6 +102,13 @@ describe('docker CLI: containers on berthd', () => {
     const stats = await e.docker('stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}} {{.MemUsage}}', 'web');
     assert.equal(stats.code, 0, stats.stderr);
     assert.match(stats.stdout, /^web 1 [\d.]+[KMG]?i?B \/ [\d.]+[KMG]iB\n$/);
+    const update = await e.docker('update', '--memory', '96m', '--pids-limit', '25', 'web');
+    assert.equal(update.code, 0, update.stderr);
+    assert.equal((await e.docker('inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}', 'web')).stdout, `${96 * 1024 * 1024} 25\n`);
+    const memFile = `/sys/fs/cgroup/memory/berth/${id}/memory.limit_in_bytes`;
+    if (existsSync(memFile)) assert.equal(readFileSync(memFile, 'utf8').trim(), String(96 * 1024 * 1024));
+    const pidsFile = `/sys/fs/cgroup/pids/berth/${id}/pids.max`;
+    if (existsSync(pidsFile)) assert.equal(readFileSync(pidsFile, 'utf8').trim(), '25');
   });
 
   test('logs -f follows until the container exits', async () => {

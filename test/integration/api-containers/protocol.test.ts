@@ -105,6 +105,7 @@ describe('container endpoints on the wire', () => {
     attach.end(); // the CLI half-closes: it has no stdin
     const start = await api('POST', `/containers/${id}/start`);
     assert.equal(start.status, 204);
+    assert.doesNotMatch(start.head, /Content-Length|Content-Type/i, '204 without body headers (trace: docker-run-rm.txt)');
     await attachClosed;
     await waitClosed;
     const raw = Buffer.concat(got);
