@@ -23,6 +23,7 @@ import { containerInspect, containerSummary, graphDriver } from './container-jso
 import { DetachScanner, FrameReader, STDERR, STDOUT, frame, parseDetachKeys } from './container-stdio.ts';
 import { parseTimeFilter } from './time-filter.ts';
 import { closeStdin as closeMonitorStdin } from '../container/monitor.ts';
+import { execIdsOf } from './exec-routes.ts';
 import { topProcesses } from '../container/top.ts';
 import { dockerStats, systemCpuUsageNs, type PreviousStats } from '../container/stats.ts';
 import { commitContainer, containerChanges } from '../container/commit.ts';
@@ -279,7 +280,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
       200,
       containerInspect(rec, {
         graphDriver: graphDriver(rec.Driver, mounts, `${svc.dir(rec.Id)}/rootfs`),
-        execIds: null,
+        execIds: execIdsOf(svc, rec.Id),
         ...(extra ? { sizeRw: extra.sizeRw, sizeRootFs: extra.sizeRootFs } : {}),
       }),
     );

@@ -13,6 +13,24 @@ import { closeStdin } from '../container/monitor.ts';
 
 const badParam = (message: string) => new BerthError('BERTH_API_BAD_PARAMETER', message, { status: 400 });
 
+/** Exec ids created through the API per container, for inspect's ExecIDs (the service keeps them privately). */
+const execsByContainer = new Map<string, Set<string>>();
+
+/** ExecIDs as `docker inspect` shows them: execs of this container the engine still knows; null when none. */
+export function execIdsOf(svc: ContainerService, containerId: string): string[] | null {
+  const ids = execsByContainer.get(containerId);
+  if (!ids) return null;
+  for (const id of ids) {
+    try {
+      svc.getExec(id);
+    } catch {
+      ids.delete(id);
+    }
+  }
+  if (!ids.size) execsByContainer.delete(containerId);
+  return ids.size ? [...ids] : null;
+}
+
 export function addExecRoutes(router: Router, svc: ContainerService): void {
   router.post('/containers/{id}/exec', async (ctx) => {
     const body = await ctx.jsonObject<ExecCreateRequest>();
@@ -35,6 +53,9 @@ export function addExecRoutes(router: Router, svc: ContainerService): void {
     };
     if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw badParam(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
     const id = svc.createExec(ctx.params.id!, config);
+    const containerId = svc.getExec(id).ContainerID;
+    if (!execsByContainer.has(containerId)) execsByContainer.set(containerId, new Set());
+    execsByContainer.get(containerId)!.add(id);
     ctx.sendJson(201, { Id: id });
   });
 

@@ -90,6 +90,14 @@ describe('docker CLI: containers on berthd', () => {
     assert.equal(ex.stdout, 'hello from exec\n');
     const exIn = await e.dockerIn('abc\n', 'exec', '-i', 'web', 'cat');
     assert.equal(exIn.stdout, 'abc\n');
+    const execIds = JSON.parse((await e.docker('inspect', '-f', '{{json .ExecIDs}}', 'web')).stdout) as string[] | null;
+    assert.ok(Array.isArray(execIds) && execIds.length >= 2, `ExecIDs lists the execs: ${JSON.stringify(execIds)}`);
+    const exTty = await inPty([DOCKER, 'exec', '-it', 'web', 'sh'], [
+      { afterMs: 1000, send: 'echo in-exec-tty $GREETING\r' },
+      { afterMs: 500, send: 'exit 5\r' },
+    ], { DOCKER_HOST: e.d.host, DOCKER_CONFIG: join(e.work, 'docker-config') });
+    assert.match(exTty.output, /in-exec-tty hello\r\n/);
+    assert.equal(exTty.code, 5, exTty.output);
     const inspect = await e.docker('inspect', '--format', '{{.Name}} {{.State.Status}} {{.State.Running}} {{.Config.Image}} {{.HostConfig.NetworkMode}} {{.RestartCount}} {{len .Args}}', 'web');
     assert.equal(inspect.stdout, '/web running true busybox none 0 2\n');
     const full = JSON.parse((await e.docker('inspect', 'web')).stdout) as Array<Record<string, unknown>>;
