@@ -367,7 +367,7 @@ export function buildContainerSpec(inputs: SpecInputs): Spec {
           type: d.type,
           major: d.major ?? null,
           minor: d.minor ?? null,
-          access: 'rwm',
+          access: (d as LinuxDevice & { access?: string }).access ?? 'rwm',
         })),
       ];
 
@@ -400,7 +400,9 @@ export function buildContainerSpec(inputs: SpecInputs): Spec {
       namespaces: namespaces(inputs),
       cgroupsPath: cgroupsPathFor(inputs.id, hc),
       resources: resources(hc, deviceRules),
-      ...(inputs.devices.length > 0 ? { devices: inputs.devices } : {}),
+      ...(inputs.devices.length > 0
+        ? { devices: inputs.devices.map(({ path, type, major, minor, fileMode, uid, gid }) => ({ path, type, major, minor, fileMode, uid, gid })) }
+        : {}),
       ...(hc.Sysctls && Object.keys(hc.Sysctls).length > 0 ? { sysctl: { ...hc.Sysctls } } : {}),
       maskedPaths: privileged ? [] : [...(hc.MaskedPaths ?? DEFAULT_MASKED_PATHS)],
       readonlyPaths: privileged ? [] : [...(hc.ReadonlyPaths ?? DEFAULT_READONLY_PATHS)],

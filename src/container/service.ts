@@ -21,6 +21,7 @@ import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRe
 import { buildContainerSpec, containerArgs } from './oci-spec.ts';
 import { resolveMounts, volumeDataDir, type MountRecord } from './mounts.ts';
 import { resolveUser } from './user.ts';
+import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
 import { startProcess, unmountRootfs, mountRootfs, rootfsDir, driveLauncher } from './runner.ts';
 import { computePlan } from '../runtime/plan.ts';
@@ -31,7 +32,7 @@ import { randomBytes } from 'node:crypto';
 import { watchExit, connectControl, readExitStatus, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
 import { readLogs, type LogEntry } from './logs.ts';
 import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
-import { allKernelCapabilities } from '../runtime/capabilities.ts';
+import { ownBoundingCapabilities } from '../runtime/capabilities.ts';
 import { defaultSeccompProfile, seccompFromDockerProfile } from '../runtime/seccomp/index.ts';
 import { containerCapabilities, parseSecurityOpts } from './oci-spec.ts';
 
@@ -263,7 +264,7 @@ export class ContainerService {
     // Refuse what cannot start now rather than at start: no command, bad options.
     containerArgs(config, undefined);
     parseSecurityOpts(hostConfig.SecurityOpt);
-    containerCapabilities(hostConfig, allKernelCapabilities());
+    containerCapabilities(hostConfig, ownBoundingCapabilities());
     this.store.claimName(containerName, id);
     const dir = this.store.dir(id);
     try {
@@ -347,7 +348,7 @@ export class ContainerService {
       const imageConfig = (await this.opts.images.imageForContainer(rec.Image)).config.config;
       const user = resolveUser(rootfs, rec.Config.User, (hc.GroupAdd ?? []).filter(Boolean));
       const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? imageConfig?.Volumes);
-      const allCaps = allKernelCapabilities();
+      const allCaps = ownBoundingCapabilities();
       const caps = containerCapabilities(hc, allCaps);
       const sec = parseSecurityOpts(hc.SecurityOpt);
       const seccomp =
@@ -371,7 +372,7 @@ export class ContainerService {
         user,
         etcFiles: { hostname: rec.HostnamePath, hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath },
         userMounts: resolved.oci,
-        devices: [],
+        devices: hc.Privileged ? await hostDevices() : await resolveDevices(hc.Devices),
         seccomp,
         allCapabilities: allCaps,
         cgroupV2: this.cgroupV2,
@@ -427,7 +428,10 @@ export class ContainerService {
 
   private watch(rec: ContainerRecord, cgroup: CgroupManager): void {
     const dir = this.store.dir(rec.Id);
-    const exited = watchExit(dir, this.socketDir(rec.Id)).then((status) => this.onExit(rec.Id, status, cgroup));
+    // Never an unhandled rejection: berthd must survive a failed cleanup.
+    const exited = watchExit(dir, this.socketDir(rec.Id))
+      .then((status) => this.onExit(rec.Id, status, cgroup))
+      .catch((err: unknown) => console.error(`berthd: recording the exit of ${rec.Id.slice(0, 12)}: ${(err as Error).message}`));
     this.live.set(rec.Id, { cgroup, exited });
   }
 
@@ -487,7 +491,7 @@ export class ContainerService {
   private scheduleRestart(rec: ContainerRecord, attempt: number): void {
     const delay = attempt === 0 ? 0 : Math.min(100 * 2 ** Math.min(attempt, 10), 60_000);
     rec.State = { ...rec.State, Status: 'restarting', Restarting: true };
-    void this.store.save(rec);
+    this.store.save(rec).catch(() => {});
     const timer = setTimeout(() => {
       this.restartTimers.delete(rec.Id);
       const current = this.store.find(rec.Id);
@@ -825,7 +829,7 @@ export class ContainerService {
     const rootfs = `/proc/${rec.State.Pid}/root`;
     const cfg = ex.Config;
     const user = cfg.User ? resolveUser(rootfs, cfg.User) : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
-    const caps = cfg.Privileged ? allKernelCapabilities() : (base.capabilities?.bounding ?? []);
+    const caps = cfg.Privileged ? ownBoundingCapabilities() : (base.capabilities?.bounding ?? []);
     const env = new Map<string, string>();
     for (const e of [...(base.env ?? []), ...(cfg.Env ?? [])]) {
       const eq = e.indexOf('=');

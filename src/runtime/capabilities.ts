@@ -199,3 +199,22 @@ export function partitionByKernelSupport(names: readonly string[], lastCap = ker
 export function allKernelCapabilities(lastCap = kernelLastCap()): string[] {
   return CAPABILITY_NAMES.slice(0, Math.min(lastCap, CAP_LAST_KNOWN) + 1);
 }
+
+/**
+ * The capabilities this process may hand on: its own bounding set, read from
+ * /proc/self/status (CapBnd). Root on some hosts lacks a few (these machines
+ * have no CAP_SYS_RESOURCE); `--privileged` grants everything the engine
+ * itself holds, since capset fails for a capability outside the bounding set.
+ */
+export function ownBoundingCapabilities(statusFile = '/proc/self/status'): string[] {
+  let text = '';
+  try {
+    text = readFileSync(statusFile, 'utf8');
+  } catch {
+    return allKernelCapabilities();
+  }
+  const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(text)?.[1];
+  if (!hex) return allKernelCapabilities();
+  const lastCap = Math.min(kernelLastCap(), CAP_LAST_KNOWN);
+  return capabilityNamesFromMask(BigInt('0x' + hex) & ((1n << BigInt(lastCap + 1)) - 1n));
+}

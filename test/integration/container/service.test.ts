@@ -154,3 +154,31 @@ describe('containers through the service', () => {
     assert.throws(() => containers.getExec(execId), /No such exec/);
   });
 });
+
+describe('privileged and devices', () => {
+  test('--privileged: every capability the engine holds, and the host\'s devices', async () => {
+    const { id, code } = await run(['sh', '-c', 'grep CapEff /proc/self/status; ls /dev/null /dev/zero /dev/vda >/dev/null && echo devs'], {
+      HostConfig: { Privileged: true },
+    });
+    const out = await logsOf(id);
+    assert.equal(code, 0, out);
+    const own = /^CapBnd:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+    assert.match(out, new RegExp(`CapEff:\\s*${own}`));
+    assert.match(out, /devs/);
+    await containers.remove(id);
+  });
+
+  test('--device maps a host node with its cgroup permissions; a missing one is a clear error', async () => {
+    const { id, code } = await run(['sh', '-c', 'ls -l /dev/mynull; echo x > /dev/mynull && echo wrote'], {
+      HostConfig: { Devices: [{ PathOnHost: '/dev/null', PathInContainer: '/dev/mynull', CgroupPermissions: 'rwm' }] },
+    });
+    const out = await logsOf(id);
+    assert.equal(code, 0, out);
+    assert.match(out, /^c.* 1, +3 .*\/dev\/mynull$/m);
+    assert.match(out, /wrote/);
+    await containers.remove(id);
+    const { Id } = await containers.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { Devices: [{ PathOnHost: '/dev/nope', PathInContainer: '/dev/nope', CgroupPermissions: 'rwm' }] } });
+    await assert.rejects(containers.start(Id), /error gathering device information while adding custom device "\/dev\/nope"/);
+    await containers.remove(Id);
+  });
+});
