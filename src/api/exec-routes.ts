@@ -7,7 +7,7 @@ import { BerthError } from '../common/errors.ts';
 import type { ContainerService, ExecConfig } from '../container/service.ts';
 import type { Router } from './router.ts';
 import type { ExecCreateRequest, ExecInspect, ExecStartRequest } from './container-wire.ts';
-import { parseDetachKeys } from './container-stdio.ts';
+import { frame, parseDetachKeys } from './container-stdio.ts';
 import { pumpAttach, streamContentType, takeOver } from './container-routes.ts';
 import { closeStdin } from '../container/monitor.ts';
 
@@ -71,9 +71,21 @@ export function addExecRoutes(router: Router, svc: ContainerService): void {
       return;
     }
     const detachKeys = parseDetachKeys(cfg.DetachKeys);
-    // Start before hijacking: a failure (not running, already run) is still an HTTP error.
-    const monitor = await svc.startExec(ex.ID, {});
+    // Start before hijacking: a refusal (not running, already run) is still an
+    // HTTP error. A process that could not be launched (command not found, not
+    // executable) is reported as dockerd does: on the stream, with the exit
+    // code (126/127) left for `exec inspect`.
     const tty = !!cfg.Tty;
+    let monitor;
+    try {
+      monitor = await svc.startExec(ex.ID, {});
+    } catch (err) {
+      if (ex.ExitCode === null) throw err;
+      const client = takeOver(ctx, streamContentType(ctx, tty));
+      const message = Buffer.from(`OCI runtime exec failed: ${(err as Error).message}\r\n`);
+      client.end(tty ? message : frame(1, message));
+      return;
+    }
     const client = takeOver(ctx, streamContentType(ctx, tty));
     if (!monitor) {
       client.end();

@@ -847,7 +847,9 @@ export class ContainerService {
       ...(cfg.ConsoleSize && cfg.ConsoleSize[0] > 0 ? { consoleSize: { height: cfg.ConsoleSize[0], width: cfg.ConsoleSize[1] } } : {}),
     };
     const execSpec: Spec = cfg.Privileged && spec.linux ? { ...spec, linux: { ...spec.linux, seccomp: undefined } } : spec;
-    const plan = computePlan({
+    let plan;
+    try {
+      plan = computePlan({
       spec: execSpec,
       rootfs,
       bundle: this.store.dir(rec.Id),
@@ -856,7 +858,16 @@ export class ContainerService {
       detach: true,
       cgroupProcs: live.cgroup.procsFiles(),
       ...(cfg.Tty ? { consoleSocket: join(sockets, 'console.sock') } : {}),
-    });
+      });
+    } catch (err) {
+      // The command cannot run (not found, not executable): a launch failure,
+      // not a refusal of the request; dockerd records 126 for any exec that
+      // the runtime could not start.
+      ex.ExitCode = 126;
+      await rm(dir, { recursive: true, force: true });
+      await rm(sockets, { recursive: true, force: true });
+      throw err;
+    }
     const pending = await spawnMonitor({
       dir,
       socketDir: sockets,
@@ -875,7 +886,7 @@ export class ContainerService {
     } catch (err) {
       pending.cancel();
       client?.destroy();
-      ex.ExitCode = startErrorExitCode(err);
+      ex.ExitCode = 126;
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
