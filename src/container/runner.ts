@@ -6,12 +6,11 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
 import type { Spec } from '../oci/runtime-spec.ts';
 import type { Mount as SnapshotMount } from '../snapshot/types.ts';
 import { mountAll, unmount } from '../snapshot/mount.ts';
 import { computePlan } from '../runtime/plan.ts';
-import { launcherPath } from '../runtime/launcher.ts';
+import { launcherPath, followLauncher } from '../runtime/launcher.ts';
 import { createCgroupManager, type CgroupManager } from '../runtime/cgroups/index.ts';
 import { spawnMonitor, type PendingMonitor } from './monitor.ts';
 import { BerthError } from '../common/errors.ts';
@@ -66,49 +65,6 @@ export async function unmountRootfs(dir: string): Promise<void> {
   }
 }
 
-/**
- * Feed the plan to berth-launcher over its control channel and follow its
- * messages ("pid N", "hook", "ready", "error MSG"); resolves with the
- * container's pid once it is set up and running.
- */
-export function driveLauncher(channel: Socket, plan: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let pid = 0;
-    let lastError: string | undefined;
-    let buf = '';
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (!settled) {
-        settled = true;
-        fn();
-      }
-    };
-    channel.setEncoding('utf8');
-    channel.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const sp = line.indexOf(' ');
-        const word = sp < 0 ? line : line.slice(0, sp);
-        const rest = sp < 0 ? '' : line.slice(sp + 1);
-        if (word === 'pid') pid = Number(rest);
-        else if (word === 'hook') channel.write('ok\n'); // berthd's containers carry no OCI hooks
-        else if (word === 'ready') settle(() => resolve(pid));
-        else if (word === 'error') lastError = rest;
-      }
-    });
-    const fail = () =>
-      settle(() =>
-        reject(new BerthError('BERTH_CONTAINER_START_FAILED', lastError ?? 'the launcher exited before the container was ready')),
-      );
-    channel.on('close', fail);
-    channel.on('error', fail);
-    channel.write(plan);
-  });
-}
-
 export async function startProcess(req: StartProcessRequest): Promise<StartedProcess> {
   const { spec, dir } = req;
   const rootfs = await mountRootfs(dir, req.rootfsMounts);
@@ -142,7 +98,7 @@ export async function startProcess(req: StartProcessRequest): Promise<StartedPro
     });
     await req.beforeStart?.(req.socketDir);
     const channel = pending.launcherChannel!;
-    const started = await pending.start(driveLauncher(channel, plan.bytes));
+    const started = await pending.start(followLauncher(channel, plan.bytes));
     return { pid: started.containerPid, monitorPid: started.monitorPid, cgroup };
   } catch (err) {
     pending?.cancel();

@@ -23,9 +23,9 @@ import { resolveMounts, volumeDataDir, type MountRecord } from './mounts.ts';
 import { resolveUser } from './user.ts';
 import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
-import { startProcess, unmountRootfs, mountRootfs, rootfsDir, driveLauncher } from './runner.ts';
+import { startProcess, unmountRootfs, mountRootfs, rootfsDir } from './runner.ts';
 import { computePlan } from '../runtime/plan.ts';
-import { launcherPath } from '../runtime/launcher.ts';
+import { launcherPath, followLauncher } from '../runtime/launcher.ts';
 import { spawnMonitor } from './monitor.ts';
 import type { Spec, Process } from '../oci/runtime-spec.ts';
 import { randomBytes } from 'node:crypto';
@@ -880,7 +880,7 @@ export class ContainerService {
     let client: Socket | undefined;
     try {
       if (!opts.detach) client = await attachMonitor(sockets);
-      const started = await pending.start(driveLauncher(pending.launcherChannel!, plan.bytes));
+      const started = await pending.start(followLauncher(pending.launcherChannel!, plan.bytes));
       ex.Running = true;
       ex.Pid = started.containerPid;
     } catch (err) {

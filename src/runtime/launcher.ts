@@ -50,75 +50,92 @@ export interface Launch {
   exited: Promise<number>;
 }
 
+export interface ControlHandlers {
+  /** Runs the runtime hooks when the launcher pauses after mounts; returns the state JSON for the container hooks. */
+  onHook?: (pid: number) => Promise<string | void>;
+  /** Called as soon as the process exists (before it is set up). */
+  onPid?: (pid: number) => void;
+  /** Why the launcher stopped, for the error when it ends before "ready" (e.g. its exit code). */
+  endReason?: () => Promise<string>;
+}
+
+/**
+ * The launcher's control protocol, whoever spawned it (this module, or a
+ * berth-monitor that passed the channel through): write the plan, follow
+ * its lines — "pid N", "hook" (answer "ok [state]" or "fail MSG"), "ready",
+ * "error MSG" — and resolve with the pid once the process is ready. Only the
+ * launcher holds the other end, so its close means every message (an error
+ * included) has been read.
+ */
+export function followLauncher(ctl: Socket, plan: Buffer, handlers: ControlHandlers = {}): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let pid = 0;
+    let lastError: string | undefined;
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (!settled) {
+        settled = true;
+        fn();
+      }
+    };
+    const ended = () => {
+      if (settled) return;
+      const reason = handlers.endReason ? handlers.endReason() : Promise.resolve('the launcher exited');
+      void reason.then((why) => settle(() => reject(launchError(lastError ?? `${why} before the container was ready`))));
+    };
+    ctl.on('close', ended);
+    ctl.on('error', () => {});
+    let buf = '';
+    ctl.setEncoding('utf8');
+    ctl.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const sp = line.indexOf(' ');
+        const word = sp < 0 ? line : line.slice(0, sp);
+        const rest = sp < 0 ? '' : line.slice(sp + 1);
+        if (word === 'pid') {
+          pid = Number(rest);
+          handlers.onPid?.(pid);
+        } else if (word === 'hook') {
+          const run = handlers.onHook ? handlers.onHook(pid) : Promise.resolve();
+          run.then(
+            (state) => ctl.write(state ? `ok ${state.replace(/\n/g, ' ')}\n` : 'ok\n'),
+            (err: unknown) => ctl.write(`fail ${String((err as Error).message ?? err).replace(/\n/g, ' ')}\n`),
+          );
+        } else if (word === 'ready') {
+          settle(() => resolve(pid));
+        } else if (word === 'error') {
+          lastError = rest;
+        }
+      }
+    });
+    ctl.write(plan);
+  });
+}
+
 export function launch(opts: LaunchOptions): Launch {
   const preserve = opts.preserveFds ?? [];
   const ctlFd = 3 + preserve.length;
   const stdio: StdioOptions = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...preserve, 'pipe'];
   const child = spawn(launcherPath(), [String(ctlFd)], { stdio, env: {} });
   const ctl = child.stdio[ctlFd] as Socket;
-  let pid = 0;
-  let lastError: string | undefined;
-  let settled = false;
-  let resolveReady!: (pid: number) => void;
-  let rejectReady!: (err: Error) => void;
-  const ready = new Promise<number>((res, rej) => {
-    resolveReady = res;
-    rejectReady = rej;
-  });
-  ready.catch(() => {});
   // The exit code comes from 'exit', not 'close': the container may hold piped
   // stdio open long after the launcher is gone.
   const exited = new Promise<number>((res) => {
     child.on('exit', (code, signal) => res(code ?? 128 + (signal ? 9 : 0)));
   });
-  // Only the launcher holds the control socket, so its end means the launcher
-  // is done talking: every message (an error included) has been read by then.
-  ctl.on('close', () => {
-    if (settled) return;
-    settled = true;
-    void exited.then((code) => rejectReady(launchError(lastError ?? `launcher exited (${code}) before the container was ready`)));
-  });
-  child.on('error', (err) => {
-    if (!settled) {
-      settled = true;
-      rejectReady(err);
-    }
-  });
-  let buf = '';
-  ctl.setEncoding('utf8');
-  ctl.on('error', () => {});
-  ctl.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      handle(line);
-    }
-  });
-  const handle = (line: string) => {
-    const sp = line.indexOf(' ');
-    const word = sp < 0 ? line : line.slice(0, sp);
-    const rest = sp < 0 ? '' : line.slice(sp + 1);
-    if (word === 'pid') {
-      pid = Number(rest);
-      opts.onPid?.(pid);
-    } else if (word === 'hook') {
-      const run = opts.onHook ? opts.onHook(pid) : Promise.resolve();
-      run.then(
-        (state) => ctl.write(state ? `ok ${state.replace(/\n/g, ' ')}\n` : 'ok\n'),
-        (err: unknown) => ctl.write(`fail ${String((err as Error).message ?? err).replace(/\n/g, ' ')}\n`),
-      );
-    } else if (word === 'ready') {
-      if (!settled) {
-        settled = true;
-        resolveReady(pid);
-      }
-    } else if (word === 'error') {
-      lastError = rest;
-    }
-  };
-  ctl.write(opts.plan);
+  const ready = Promise.race([
+    followLauncher(ctl, opts.plan, {
+      ...(opts.onHook ? { onHook: opts.onHook } : {}),
+      ...(opts.onPid ? { onPid: opts.onPid } : {}),
+      endReason: () => exited.then((code) => `launcher exited (${code})`),
+    }),
+    new Promise<number>((_, rej) => child.on('error', rej)),
+  ]);
+  ready.catch(() => {});
   return { child, ready, exited };
 }
 
