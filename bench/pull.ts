@@ -33,7 +33,7 @@ import { machineLimit } from './lib/machine-limit.ts';
 import { formatMiB, formatSeconds, formatTable, median, timeMs } from './lib/stats.ts';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '../..');
-const CONTENDERS = ['berth', 'docker', 'podman', 'skopeo', 'limit'] as const;
+const CONTENDERS = ['berth', 'berth-seq', 'docker', 'podman', 'skopeo', 'limit'] as const;
 type Contender = (typeof CONTENDERS)[number];
 
 interface Options {
@@ -190,6 +190,27 @@ async function main(): Promise<void> {
         run.berth = { prepare: () => r.prepare(), pull: () => r.pull() };
       }
     }
+    if (options.only.has('berth-seq')) {
+      // The path before the pull pipeline, as a same-run baseline: download everything, then unpack.
+      const { pullImage } = await import('../src/distribution/pull.ts');
+      const { applyImageLayers } = await import('../src/snapshot/layers.ts');
+      const { openSnapshotter } = await import('../src/snapshot/open.ts');
+      const { openContentStore } = await import('../src/content/local.ts');
+      let root = '';
+      run['berth-seq'] = {
+        async prepare(i) {
+          if (root) await removeTempDir(root);
+          root = join(work, `berth-seq-${i}`);
+          await mkdir(root, { recursive: true });
+        },
+        async pull() {
+          const store = await openContentStore(join(root, 'content'), { ingestRoot: join(root, 'ingest') });
+          const snapshotter = await openSnapshotter({ dataRoot: root });
+          const result = await pullImage({ reference: ref, store, insecureRegistries: [registry!.host], credentials: null });
+          await applyImageLayers({ store, snapshotter, layers: result.layers, diffIds: result.config.rootfs.diff_ids });
+        },
+      };
+    }
     if (options.only.has('docker')) {
       const d = (dockerd = await startDockerd());
       run.docker = {
@@ -252,6 +273,7 @@ async function main(): Promise<void> {
     const limitMs = med('limit');
     const labels: Record<Contender, string> = {
       berth: berth?.label ?? 'berth',
+      'berth-seq': 'berth sequential (library: download all, then unpack)',
       docker: 'docker pull (dockerd 20.10, overlay2)',
       podman: 'podman pull (4.3, overlay)',
       skopeo: 'skopeo copy → oci: (transfer floor, no unpack)',
