@@ -71,22 +71,23 @@ export function addExecRoutes(router: Router, svc: ContainerService): void {
       return;
     }
     const detachKeys = parseDetachKeys(cfg.DetachKeys);
-    // Start before hijacking: a refusal (not running, already run) is still an
-    // HTTP error. A process that could not be launched (command not found, not
-    // executable) is reported as dockerd does: on the stream, with the exit
-    // code (126/127) left for `exec inspect`.
+    // A refusal (not running, already run) is still an HTTP error. Then, as
+    // dockerd does, the connection is taken over BEFORE the process starts:
+    // clients that read the 101 through a buffered reader (docker-py, so
+    // docker-compose) would swallow output arriving with the headers. A
+    // process that cannot be launched is reported on the stream, its exit
+    // code (126) left for `exec inspect`.
+    svc.checkExecStartable(ex.ID);
     const tty = !!cfg.Tty;
+    const client = takeOver(ctx, streamContentType(ctx, tty));
     let monitor;
     try {
       monitor = await svc.startExec(ex.ID, {});
     } catch (err) {
-      if (ex.ExitCode === null) throw err;
-      const client = takeOver(ctx, streamContentType(ctx, tty));
       const message = Buffer.from(`OCI runtime exec failed: ${(err as Error).message}\r\n`);
       client.end(tty ? message : frame(1, message));
       return;
     }
-    const client = takeOver(ctx, streamContentType(ctx, tty));
     if (!monitor) {
       client.end();
       return;

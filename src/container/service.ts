@@ -814,12 +814,19 @@ export class ContainerService {
    * Returns the attach socket (Docker-multiplexed output, writes → stdin),
    * connected before the process starts so no output is lost.
    */
-  async startExec(id: string, opts: { detach?: boolean } = {}): Promise<Socket | undefined> {
+  /** The refusals of startExec (already run, container not running), checked without starting anything. */
+  checkExecStartable(id: string): ExecRecord {
     const ex = this.getExec(id);
     if (ex.Running || ex.ExitCode !== null) throw conflict('BERTH_EXEC_STARTED', `Error: Exec command ${id} has already run`);
     const rec = this.store.get(ex.ContainerID);
-    const live = this.live.get(rec.Id);
-    if (!rec.State.Running || !live) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
+    if (!rec.State.Running || !this.live.has(rec.Id)) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
+    return ex;
+  }
+
+  async startExec(id: string, opts: { detach?: boolean } = {}): Promise<Socket | undefined> {
+    const ex = this.checkExecStartable(id);
+    const rec = this.store.get(ex.ContainerID);
+    const live = this.live.get(rec.Id)!;
     const dir = join(this.store.dir(rec.Id), 'exec', id);
     const sockets = this.socketDir(id);
     await mkdir(dir, { recursive: true });
