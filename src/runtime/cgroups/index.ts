@@ -14,6 +14,7 @@ import { resolveCgroupsPath } from './path.ts';
 import type { CgroupManager } from './types.ts';
 import { CgroupV1Manager } from './v1.ts';
 import { CgroupV2Manager, type CgroupV2Options } from './v2.ts';
+import { attachDeviceProgramNative } from './device-loader.ts';
 
 export interface CreateCgroupManagerOptions extends CgroupV2Options {
   /** Name used when cgroupsPath is empty (the container id), placed under /berth. */
@@ -35,11 +36,13 @@ export function createCgroupManager(cgroupsPath: string, layout: CgroupLayout = 
   if (layout.mode === 'v2') {
     const mount = layout.mounts.find((m) => m.type === 'v2');
     if (!mount) throw new BerthError('BERTH_CGROUPS_NOT_MOUNTED', 'cgroup v2 layout without a cgroup2 mount');
-    return new CgroupV2Manager(path, mount, opts);
+    // Device rules on v2 need an eBPF program loaded with bpf(2): the native loader, unless the caller brings one.
+    return new CgroupV2Manager(path, mount, { attachDeviceProgram: attachDeviceProgramNative, ...opts });
   }
   return new CgroupV1Manager(path, layout);
 }
 
+export { attachDeviceProgramNative, deviceAttachBinary } from './device-loader.ts';
 export { detectCgroupLayout, parseCgroupMounts, layoutFromMounts } from './layout.ts';
 export type { CgroupLayout, CgroupMount, CgroupMode } from './layout.ts';
 export { resolveCgroupsPath, systemdStylePath, DEFAULT_CGROUP_PARENT } from './path.ts';

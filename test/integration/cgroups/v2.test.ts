@@ -9,11 +9,9 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { createCgroupManager, detectCgroupLayout, type CgroupLayout, type CgroupMount } from '../../../src/runtime/cgroups/index.ts';
 import { Cleanup, spawnGated, testCgroupPath, delay, waitUntil } from './helpers.ts';
 
@@ -122,17 +120,10 @@ describe('cgroup v2 driver on the real cgroup2 mount', { skip: !unified && 'no c
     }
   });
 
-  test('device rules enforced by the compiled eBPF program, attached for real', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'berth-test-devices-'));
-    try {
-      const attacher = join(work, 'device-attach');
-      execFileSync('gcc', ['-Wall', '-Wextra', '-Werror', '-O2', '-o', attacher, join(dirname(fileURLToPath(import.meta.url)), 'device-attach.c')]);
-      const attachDeviceProgram = (dir: string, program: Buffer) => {
-        const file = join(work, 'devices.bpf');
-        writeFileSync(file, program);
-        execFileSync(attacher, [file, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-      };
-      const cg = cleanup.track(createCgroupManager(testCgroupPath('v2bpf'), v2Layout, { attachDeviceProgram }));
+  test('device rules enforced by the compiled eBPF program, attached for real by berth-device-attach', async () => {
+    {
+      // The default loader: native/build/berth-device-attach (built by scripts/build.mjs).
+      const cg = cleanup.track(createCgroupManager(testCgroupPath('v2bpf'), v2Layout));
       await cg.create({
         devices: [
           { allow: false, access: 'rwm' },
@@ -158,14 +149,12 @@ describe('cgroup v2 driver on the real cgroup2 mount', { skip: !unified && 'no c
       assert.equal(execFileSync('/bin/busybox', ['head', '-c', '1', '/dev/urandom']).length, 1);
       await assert.rejects(cg.update({ devices: [{ allow: true, access: 'rwm' }] }), { code: 'BERTH_CGROUPS_UNSUPPORTED' });
       await cg.destroy();
-    } finally {
-      rmSync(work, { recursive: true, force: true });
     }
   });
 
-  test('device rules are refused unless the caller accepts running without them', async () => {
+  test('without a loader, device rules are refused unless the caller accepts running without them', async () => {
     const devices = [{ allow: false, access: 'rwm' }];
-    const refused = cleanup.track(createCgroupManager(testCgroupPath('v2dev'), v2Layout));
+    const refused = cleanup.track(createCgroupManager(testCgroupPath('v2dev'), v2Layout, { attachDeviceProgram: undefined }));
     await assert.rejects(refused.create({ devices }), { code: 'BERTH_CGROUPS_DEVICES_UNSUPPORTED' });
     assert.equal(refused.exists(), false);
     const ignored = cleanup.track(createCgroupManager(testCgroupPath('v2dev'), v2Layout, { devices: 'ignore' }));

@@ -1,0 +1,38 @@
+/**
+ * The default loader for cgroup v2 device rules: native/build/berth-device-attach
+ * loads the eBPF program (compiled in devices-ebpf.ts) with bpf(2), which
+ * Node cannot call, and attaches it to the container's cgroup.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BerthError } from '../../common/errors.ts';
+
+let cached: string | undefined;
+
+export function deviceAttachBinary(): string | undefined {
+  if (cached) return cached;
+  if (process.env.BERTH_DEVICE_ATTACH) return (cached = process.env.BERTH_DEVICE_ATTACH);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'native/build/berth-device-attach');
+    if (existsSync(candidate)) return (cached = candidate);
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+export function attachDeviceProgramNative(cgroupDir: string, program: Buffer): Promise<void> {
+  const binary = deviceAttachBinary();
+  if (!binary) {
+    return Promise.reject(new BerthError('BERTH_CGROUPS_DEVICES_LOADER', 'native/build/berth-device-attach is not built: run scripts/setup.sh'));
+  }
+  return new Promise((resolve, reject) => {
+    const child = execFile(binary, [cgroupDir], (err, _out, stderr) => {
+      if (err) reject(new BerthError('BERTH_CGROUPS_DEVICES_ATTACH', `device rules for ${cgroupDir}: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+    child.stdin!.end(program);
+  });
+}
