@@ -2,9 +2,9 @@
 // Runs on any Node >= 18 (the machine's Node 20 or the project's Node 24).
 // Each command is dist/<name>: a bundle whose first line runs the project's
 // own Node 24, so `berth` works wherever it is started from.
-import { build } from 'esbuild';
+import { bundleCommands } from './bundle.mjs';
 import { execFileSync } from 'node:child_process';
-import { existsSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,52 +17,4 @@ for (const dir of ['native', 'native/monitor', 'native/init', 'native/bpf']) {
   }
 }
 
-const commands = {
-  berth: 'src/cli/main.ts',
-  berthd: 'src/daemon/main.ts',
-  'berth-runtime': 'src/runtime/cli/main.ts',
-};
-
-// One esbuild run with code splitting: each command's entry is small and the
-// code of subcommands is loaded only when used (a CLI start compiles less).
-// dist/<name> is a tiny launcher that turns on Node's compile cache (V8 code
-// cached on disk across runs) and then imports dist/<name>.mjs.
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-mkdirSync(join(root, 'dist'), { recursive: true });
-const entries = Object.fromEntries(Object.entries(commands).filter(([, entry]) => existsSync(join(root, entry))).map(([name, entry]) => [name, join(root, entry)]));
-await build({
-  entryPoints: entries,
-  outdir: join(root, 'dist'),
-  entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
-  outExtension: { '.js': '.mjs' },
-  splitting: true,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  sourcemap: 'linked',
-  logLevel: 'warning',
-  // Bundled CommonJS dependencies may call require(); give them one.
-  banner: {
-    js: [
-      `import { createRequire as __berthCreateRequire } from 'node:module';`,
-      `const require = __berthCreateRequire(import.meta.url);`,
-    ].join('\n'),
-  },
-  define: { 'process.env.BERTH_BUNDLED': '"1"' },
-});
-for (const name of Object.keys(entries)) {
-  const launcher = join(root, 'dist', name);
-  writeFileSync(
-    launcher,
-    [
-      `#!${node}`,
-      `import { enableCompileCache } from 'node:module';`,
-      `try { enableCompileCache(); } catch {}`,
-      `await import('./${name}.mjs');`,
-      '',
-    ].join('\n'),
-  );
-  chmodSync(launcher, 0o755);
-}
+await bundleCommands({ root, outdir: join(root, 'dist'), node });

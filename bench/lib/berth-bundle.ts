@@ -1,6 +1,6 @@
 /**
- * berth as a user runs it, for benchmarks: the CLI and berthd bundled the
- * way scripts/build.mjs does it (one ES module each, a `#!node` first line),
+ * berth as a user runs it, for benchmarks: the CLI and berthd bundled by
+ * the same code as scripts/build.mjs (scripts/bundle.mjs),
  * written to a private directory inside the checkout (.tmp/, so bundled
  * CommonJS dependencies still resolve from node_modules) together with a
  * copy of the native helpers — colleagues rebuilding dist/ or native/build
@@ -13,10 +13,10 @@
  * if the benchmark dies.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, chmodSync, mkdirSync, rmSync, openSync, closeSync } from 'node:fs';
+import { copyFileSync, chmodSync, rmSync, openSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleCommands } from '../../scripts/bundle.mjs';
 import { makeTempDir, removeTempDir } from '../../test/helpers/tmp.ts';
 import { pingSocket } from '../../test/helpers/daemon.ts';
 import { killPids, logTail, onExitCleanup, pidsReferencing, killAndRemoveSync } from '../../test/helpers/peers/process.ts';
@@ -37,23 +37,10 @@ export interface Bundle {
 
 export async function buildBundle(): Promise<Bundle> {
   const dir = join(REPO, '.tmp', `bench-containers-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
   const unregister = onExitCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const out = { cli: join(dir, 'berth'), daemon: join(dir, 'berthd') };
-  for (const [outfile, entry] of [[out.cli, 'src/cli/main.ts'], [out.daemon, 'src/daemon/main.ts']] as const) {
-    await build({
-      entryPoints: [join(REPO, entry)],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      logLevel: 'warning',
-      banner: { js: [`#!${NODE}`, `import { createRequire as __berthCreateRequire } from 'node:module';`, `const require = __berthCreateRequire(import.meta.url);`].join('\n') },
-      define: { 'process.env.BERTH_BUNDLED': '"1"' },
-    });
-    chmodSync(outfile, 0o755);
-  }
+  // Exactly what scripts/build.mjs ships (split bundles behind compile-cache launchers).
+  await bundleCommands({ root: REPO, outdir: dir, node: NODE, names: ['berth', 'berthd'] });
   const env: NodeJS.ProcessEnv = {};
   for (const [name, variable] of [['berth-monitor', 'BERTH_MONITOR'], ['berth-launcher', 'BERTH_LAUNCHER'], ['berth-init', 'BERTH_INIT']] as const) {
     const copy = join(dir, name);
