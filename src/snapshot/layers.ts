@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { BerthError } from '../common/errors.ts';
 import type { ProgressSink } from '../common/progress.ts';
@@ -23,14 +23,9 @@ import type { Snapshotter } from './types.ts';
  * under its parent) waits for the layer below; the copying snapshotter has
  * to apply layers one after the other onto a copy of the parent.
  */
-export function chainIds(diffIds: Digest[]): Digest[] {
-  const out: Digest[] = [];
-  for (const d of diffIds) {
-    const prev = out[out.length - 1];
-    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
-  }
-  return out;
-}
+// Chain IDs are the image spec's (one definition, in src/image/chain-id.ts).
+export { chainIds } from '../image/chain-id.ts';
+import { chainIds } from '../image/chain-id.ts';
 
 export interface LayerSource {
   descriptor: Descriptor;
