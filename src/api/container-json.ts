@@ -74,19 +74,8 @@ export function networkSettings(rec: ContainerRecord): NetworkSettingsJson {
   };
 }
 
-interface StoredMount {
-  Type: 'bind' | 'volume' | 'tmpfs';
-  Name?: string;
-  Source: string;
-  Destination: string;
-  Driver?: string;
-  Mode: string;
-  RW: boolean;
-  Propagation: string;
-}
-
 export function mountPoints(rec: ContainerRecord): MountPointJson[] {
-  const stored = (rec as ContainerRecord & { MountPoints?: StoredMount[] }).MountPoints;
+  const stored = rec.MountPoints;
   if (stored) {
     return stored.map((m) => ({
       Type: m.Type,

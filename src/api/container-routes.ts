@@ -5,9 +5,7 @@
  * protocol-traces/docker-run-rm.txt (attach before start, wait streamed),
  * docker-run-d, docker-ps, docker-logs, docker-inspect, docker-stop, docker-rm.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { findNativeBinary } from '../common/native.ts';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { BerthError } from '../common/errors.ts';
@@ -34,14 +32,9 @@ import { compareVersions } from './version.ts';
 
 const versionAtLeast = (v: string, min: string) => compareVersions(v, min) >= 0;
 
-/** berth-init for --init: next to the bundle in dist/, or native/build from source (as berth-monitor is found). */
+/** berth-init for --init: $BERTH_INIT, else native/build/berth-init of this checkout. */
 export function initBinary(): string | undefined {
-  if (process.env.BERTH_INIT) return process.env.BERTH_INIT;
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [resolve(here, '../native/build/berth-init'), resolve(here, '../../native/build/berth-init')]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
+  return findNativeBinary('berth-init', 'BERTH_INIT');
 }
 
 export interface ContainerRoutesDeps {

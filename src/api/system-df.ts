@@ -44,7 +44,7 @@ export function addSystemDfRoute(router: Router, deps: SystemDfDeps): void {
     const names = await readdir(join(dataRoot, 'volumes')).catch(() => [] as string[]);
     for (const name of names) {
       const refs = containers.filter((c) =>
-        ((c as { MountPoints?: Array<{ Name?: string }> }).MountPoints ?? []).some((m) => m.Name === name),
+        (c.MountPoints ?? []).some((m) => m.Name === name),
       ).length;
       volumes.push({
         CreatedAt: '',

@@ -6,10 +6,9 @@
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { BerthError } from '../common/errors.ts';
+import { findNativeBinary } from '../common/native.ts';
 
 export interface MonitorOptions {
   /** The container's state directory: monitor.pid and exit.json go here. */
@@ -47,15 +46,11 @@ export interface StartedMonitor {
   containerPid: number;
 }
 
-/** Where the monitor binary is: next to the bundle in dist/, or in native/build from source. */
+/** The monitor binary: $BERTH_MONITOR, else native/build/berth-monitor of this checkout. */
 export function monitorBinary(): string {
-  const override = process.env.BERTH_MONITOR;
-  if (override) return override;
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [resolve(here, '../native/build/berth-monitor'), resolve(here, '../../native/build/berth-monitor')]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new BerthError('BERTH_MONITOR_MISSING', 'berth-monitor is not built: run scripts/setup.sh (it builds native/)');
+  const path = findNativeBinary('berth-monitor', 'BERTH_MONITOR');
+  if (!path) throw new BerthError('BERTH_MONITOR_MISSING', 'berth-monitor is not built: run scripts/setup.sh (it builds native/)');
+  return path;
 }
 
 export function monitorArgs(opts: MonitorOptions): string[] {

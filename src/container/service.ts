@@ -18,12 +18,12 @@ import { BerthError, conflict, invalidArgument } from '../common/errors.ts';
 import type { EventHub } from '../api/events.ts';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
 import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRecord } from './store.ts';
-import { buildContainerSpec, containerArgs } from './oci-spec.ts';
-import { resolveMounts, volumeDataDir, type MountRecord } from './mounts.ts';
+import { buildContainerSpec, containerArgs, containerCapabilities, parseSecurityOpts, cgroupsPathFor } from './oci-spec.ts';
+import { resolveMounts, volumeDataDir } from './mounts.ts';
 import { resolveUser } from './user.ts';
 import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
-import { startProcess, unmountRootfs, mountRootfs, rootfsDir } from './runner.ts';
+import { startProcess, unmountRootfs, mountRootfs } from './runner.ts';
 import { computePlan } from '../runtime/plan.ts';
 import { launcherPath, followLauncher } from '../runtime/launcher.ts';
 import { spawnMonitor } from './monitor.ts';
@@ -34,7 +34,6 @@ import { readLogs, type LogEntry } from './logs.ts';
 import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
 import { ownBoundingCapabilities } from '../runtime/capabilities.ts';
 import { defaultSeccompProfile, seccompFromDockerProfile } from '../runtime/seccomp/index.ts';
-import { containerCapabilities, parseSecurityOpts } from './oci-spec.ts';
 
 export interface ContainerServiceOptions {
   dataRoot: string;
@@ -193,11 +192,11 @@ export class ContainerService {
       const sock = await connectControl(this.socketDir(rec.Id));
       if (sock) {
         sock.destroy();
-        const cgroup = createCgroupManager(rec.HostConfig.CgroupParent ? `${rec.HostConfig.CgroupParent}/${rec.Id}` : `/berth/${rec.Id}`);
+        const cgroup = createCgroupManager(cgroupsPathFor(rec.Id, rec.HostConfig));
         this.watch(rec, cgroup);
       } else {
         const status = (await readExitStatus(dir)) ?? { exitCode: 255, signal: 0, finishedAt: new Date().toISOString() };
-        const cgroup = createCgroupManager(`/berth/${rec.Id}`);
+        const cgroup = createCgroupManager(cgroupsPathFor(rec.Id, rec.HostConfig));
         await this.recordExit(rec, status, cgroup);
         if (this.restartPolicyApplies(rec)) restarts.push(rec);
       }
@@ -262,7 +261,7 @@ export class ContainerService {
     const { HostConfig: _h, NetworkingConfig: _n, Platform: _p, ...userConfig } = req;
     const config = mergeConfig(userConfig, image.config.config, id);
     // Refuse what cannot start now rather than at start: no command, bad options.
-    containerArgs(config, undefined);
+    const args = containerArgs(config, undefined);
     parseSecurityOpts(hostConfig.SecurityOpt);
     containerCapabilities(hostConfig, ownBoundingCapabilities());
     this.store.claimName(containerName, id);
@@ -291,7 +290,6 @@ export class ContainerService {
         HostnamePath: etc.hostname,
         HostsPath: etc.hosts,
       };
-      const args = containerArgs(config, undefined);
       rec.Path = args[0]!;
       rec.Args = args.slice(1);
       await this.store.save(rec);
@@ -345,9 +343,8 @@ export class ContainerService {
     const mounts = await this.snapshotter.mounts(rec.SnapshotKey);
     const rootfs = await mountRootfs(dir, mounts);
     try {
-      const imageConfig = (await this.opts.images.imageForContainer(rec.Image)).config.config;
       const user = resolveUser(rootfs, rec.Config.User, (hc.GroupAdd ?? []).filter(Boolean));
-      const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? imageConfig?.Volumes);
+      const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? undefined);
       const allCaps = ownBoundingCapabilities();
       const caps = containerCapabilities(hc, allCaps);
       const sec = parseSecurityOpts(hc.SecurityOpt);
@@ -380,8 +377,8 @@ export class ContainerService {
       });
       // The bundle's config.json, for `berth-runtime` and for people debugging.
       await writeJsonAtomic(join(dir, 'config.json'), spec);
-      (rec as ContainerRecord & { MountPoints?: MountRecord[] }).MountPoints = resolved.records;
-      (rec as ContainerRecord & { AnonymousVolumes?: string[] }).AnonymousVolumes = resolved.anonymousVolumes;
+      rec.MountPoints = resolved.records;
+      rec.AnonymousVolumes = resolved.anonymousVolumes;
       // A previous run's status must not be mistaken for this one's.
       await rm(join(dir, 'exit.json'), { force: true });
       const attachers = this.pendingAttach.get(rec.Id) ?? [];
@@ -648,7 +645,7 @@ export class ContainerService {
         if ((err as BerthError).code !== 'BERTH_SNAPSHOT_NOT_FOUND') throw err;
       });
       if (opts.volumes) {
-        for (const name of (rec as ContainerRecord & { AnonymousVolumes?: string[] }).AnonymousVolumes ?? []) {
+        for (const name of rec.AnonymousVolumes ?? []) {
           await rm(join(volumeDataDir(this.opts.dataRoot, name), '..'), { recursive: true, force: true });
         }
       }
@@ -731,7 +728,7 @@ export class ContainerService {
     if (rec.State.Running) return { path: `/proc/${rec.State.Pid}/root`, release: async () => {} };
     const dir = this.store.dir(rec.Id);
     const path = await mountRootfs(dir, await this.snapshotter.mounts(rec.SnapshotKey));
-    return { path: rootfsDir(dir) === path ? path : path, release: () => unmountRootfs(dir) };
+    return { path, release: () => unmountRootfs(dir) };
   }
 
   cgroupOf(ref: string): CgroupManager | undefined {

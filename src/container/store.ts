@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
 import { BerthError, conflict, invalidArgument, notFound } from '../common/errors.ts';
 import type { ContainerConfig, HostConfig } from '../api/container-types.ts';
+import type { MountRecord } from './mounts.ts';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -48,6 +49,10 @@ export interface ContainerRecord {
   StoppedByUser?: boolean;
   Platform: string;
   Driver: string;
+  /** The user mounts of the last start, as `docker inspect` shows them under .Mounts. */
+  MountPoints?: MountRecord[];
+  /** Anonymous volumes the container created (removed with `rm -v`). */
+  AnonymousVolumes?: string[];
   LogPath: string;
   ResolvConfPath: string;
   HostnamePath: string;

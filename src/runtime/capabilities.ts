@@ -206,7 +206,17 @@ export function allKernelCapabilities(lastCap = kernelLastCap()): string[] {
  * have no CAP_SYS_RESOURCE); `--privileged` grants everything the engine
  * itself holds, since capset fails for a capability outside the bounding set.
  */
+let ownBounding: string[] | undefined;
+
 export function ownBoundingCapabilities(statusFile = '/proc/self/status'): string[] {
+  // A process's bounding set only ever shrinks, and berthd never drops any: read it once.
+  if (statusFile === '/proc/self/status' && ownBounding) return ownBounding;
+  const caps = readBoundingCapabilities(statusFile);
+  if (statusFile === '/proc/self/status') ownBounding = caps;
+  return caps;
+}
+
+function readBoundingCapabilities(statusFile: string): string[] {
   let text = '';
   try {
     text = readFileSync(statusFile, 'utf8');

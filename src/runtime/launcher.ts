@@ -6,26 +6,17 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { BerthError } from '../common/errors.ts';
+import { findNativeBinary } from '../common/native.ts';
 
-let launcherPathCache: string | undefined;
-
-/** The launcher binary: $BERTH_LAUNCHER, else native/build/berth-launcher above this module. */
+/** The launcher binary: $BERTH_LAUNCHER, else native/build/berth-launcher of this checkout. */
 export function launcherPath(): string {
-  if (launcherPathCache) return launcherPathCache;
-  const fromEnv = process.env.BERTH_LAUNCHER;
-  if (fromEnv) return (launcherPathCache = fromEnv);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'native/build/berth-launcher');
-    if (existsSync(candidate)) return (launcherPathCache = candidate);
-    dir = dirname(dir);
+  const path = findNativeBinary('berth-launcher', 'BERTH_LAUNCHER');
+  if (!path) {
+    throw new BerthError('BERTH_RUNTIME_LAUNCHER_MISSING', 'native/build/berth-launcher not found: run `node scripts/build.mjs` (or set BERTH_LAUNCHER)');
   }
-  throw new BerthError('BERTH_RUNTIME_LAUNCHER_MISSING', 'native/build/berth-launcher not found: run `node scripts/build.mjs` (or set BERTH_LAUNCHER)');
+  return path;
 }
 
 export type StdioSpec = 'inherit' | 'ignore' | 'pipe' | number;

@@ -4,23 +4,11 @@
  * Node cannot call, and attaches it to the container's cgroup.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BerthError } from '../../common/errors.ts';
-
-let cached: string | undefined;
+import { findNativeBinary } from '../../common/native.ts';
 
 export function deviceAttachBinary(): string | undefined {
-  if (cached) return cached;
-  if (process.env.BERTH_DEVICE_ATTACH) return (cached = process.env.BERTH_DEVICE_ATTACH);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'native/build/berth-device-attach');
-    if (existsSync(candidate)) return (cached = candidate);
-    dir = dirname(dir);
-  }
-  return undefined;
+  return findNativeBinary('berth-device-attach', 'BERTH_DEVICE_ATTACH');
 }
 
 export function attachDeviceProgramNative(cgroupDir: string, program: Buffer): Promise<void> {
