@@ -54,7 +54,9 @@ enum plan_op {
   OP_HOOK_PAUSE = 39,       /* [] stop after mounts so the caller runs runtime hooks */
   OP_EXIT_FILE = 40,        /* [path] a detached monitor writes the exit status here */
   OP_CONTAINER_HOOK = 41,   /* [stage c|s, timeout secs, path, nargs, args..., env...] */
-  OP_MAX = 42,
+  OP_CGROUP_SELF = 42,      /* [path of a cgroup v1 `tasks` file] the joiner writes "0" (itself) */
+  OP_CGROUP_CLONE_INTO = 43, /* [cgroup2 directory] the joiner is born there (clone3 CLONE_INTO_CGROUP) */
+  OP_MAX = 44,
 };
 
 /* OP_MODE flags */

@@ -46,6 +46,8 @@ export const PLAN_OP = {
   HOOK_PAUSE: 39,
   EXIT_FILE: 40,
   CONTAINER_HOOK: 41,
+  CGROUP_SELF: 42,
+  CGROUP_CLONE_INTO: 43,
 } as const;
 
 export type PlanOp = (typeof PLAN_OP)[keyof typeof PLAN_OP];

@@ -5,8 +5,8 @@
  * This runs on every container start, so it only touches the filesystem
  * where it must (args[0] lookup, bind sources, symlink checks).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, posix, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import type { LinuxDevice, LinuxNamespaceType, Mount, Process, Spec } from '../oci/runtime-spec.ts';
 import { BerthError } from '../common/errors.ts';
 import { allKernelCapabilities, capabilityMask } from './capabilities.ts';
@@ -101,6 +101,43 @@ export interface Plan {
   execPath: string;
 }
 
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/**
+ * How the process enters its cgroups (one cgroup.procs file per hierarchy).
+ * Writing a pid to cgroup.procs makes the kernel take its global threadgroup
+ * lock for writing, which waits out an RCU grace period: 7-15 ms per
+ * container measured on these hosts. So the launcher's single-threaded joiner
+ * moves itself into each v1 hierarchy (writing "0" to `tasks`, which skips
+ * that lock) and is born in the cgroup2 directory (clone3 CLONE_INTO_CGROUP);
+ * the container process inherits both. A file whose hierarchy cannot be
+ * identified keeps the plain cgroup.procs write.
+ */
+function addCgroupJoins(w: PlanWriter, procsFiles: string[]): void {
+  let cloneInto: string | undefined;
+  for (const file of procsFiles) {
+    const dir = dirname(file);
+    let type: number | undefined;
+    try {
+      type = Number(statfsSync(dir).type);
+    } catch {
+      type = undefined;
+    }
+    if (basename(file) !== 'cgroup.procs' || type === undefined) {
+      w.add(PLAN_OP.CGROUP_PROCS, file);
+    } else if (type === CGROUP2_SUPER_MAGIC) {
+      if (cloneInto === undefined) {
+        cloneInto = dir;
+        w.add(PLAN_OP.CGROUP_CLONE_INTO, dir);
+      } else {
+        w.add(PLAN_OP.CGROUP_PROCS, file);
+      }
+    } else {
+      w.add(PLAN_OP.CGROUP_SELF, join(dir, 'tasks'));
+    }
+  }
+}
+
 export function computePlan(opts: PlanOptions): Plan {
   const { spec, process: proc } = opts;
   const w = new PlanWriter();
@@ -144,7 +181,7 @@ export function computePlan(opts: PlanOptions): Plan {
     const lines = Object.entries(linux.timeOffsets).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`);
     w.add(PLAN_OP.TIME_OFFSETS, lines.join(''));
   }
-  for (const f of opts.cgroupProcs ?? []) w.add(PLAN_OP.CGROUP_PROCS, f);
+  addCgroupJoins(w, opts.cgroupProcs ?? []);
 
   if (!isExec) {
     addRootfs(w, opts, userns);

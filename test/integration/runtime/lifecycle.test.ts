@@ -168,6 +168,29 @@ describe('berth-runtime lifecycle', () => {
     assert.equal(existsSync(`/sys/fs/cgroup/memory/berth/${id}`), false, 'delete removed the cgroup');
   });
 
+  test('the container process and an exec are in every cgroup hierarchy, and nothing of the runtime is', async () => {
+    configure('exec sleep 1000');
+    const id = 'c6b';
+    assert.equal((await cli(env.root, ['run', '-d', '--bundle', bundle.dir, id])).code, 0);
+    try {
+      const pid = JSON.parse((await cli(env.root, ['state', id])).stdout).pid as number;
+      const procsFiles = JSON.parse(readFileSync(join(env.root, id, 'state.json'), 'utf8')).cgroupProcs as string[];
+      // v1 hierarchies (the joiner wrote "0" to tasks) and, on this hybrid
+      // host, the cgroup2 mount (the joiner was cloned into it).
+      assert.ok(procsFiles.length >= 2, procsFiles.join());
+      const members = () => procsFiles.map((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map(Number));
+      for (const [i, m] of members().entries()) assert.deepEqual(m, [pid], procsFiles[i]);
+      const ex = await cli(env.root, ['exec', '--detach', id, 'sleep', '1000']);
+      assert.equal(ex.code, 0, ex.stderr);
+      for (const [i, m] of members().entries()) {
+        assert.equal(m.length, 2, `${procsFiles[i]}: the container process and the exec'd one`);
+        assert.ok(m.includes(pid));
+      }
+    } finally {
+      await cli(env.root, ['delete', '--force', id]);
+    }
+  });
+
   test('signals to an attached `run` reach the container process', async () => {
     configure('trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done');
     const child = spawn(NODE, ['--disable-warning=ExperimentalWarning', CLI, '--root', env.root, 'run', '--bundle', bundle.dir, 'c7'], { stdio: ['ignore', 'pipe', 'pipe'] });
