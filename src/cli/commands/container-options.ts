@@ -4,7 +4,6 @@
  * --tmpfs, -m, --cpus, --ulimit, --restart name[:n], --env-file, …).
  * Bad values are usage errors that say which flag and what was wrong.
  */
-import { readFileSync } from 'node:fs';
 import type { FlagSpec, ParsedFlags } from '../args.ts';
 import { UsageError } from '../args.ts';
 import { bool, list, str } from '../command.ts';
@@ -73,7 +72,8 @@ function intFlag(flags: ParsedFlags, name: string): number | undefined {
 export function parseEnvFile(path: string, env: NodeJS.ProcessEnv): string[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // Not a static import: `import … from 'node:fs'` makes Node load all of fs (promises, streams, readline) at start-up.
+    text = process.getBuiltinModule('node:fs').readFileSync(path, 'utf8');
   } catch (err) {
     throw new UsageError(`open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
   }

@@ -32,9 +32,13 @@ export function pumpStreams(conn: Duplex, io: Io, opts: StreamOptions): Promise<
     const finish = () => {
       if (done) return;
       done = true;
-      io.stdin.off('data', onInput);
-      io.stdin.off('end', onInputEnd);
-      if (opts.stdin) io.stdin.pause();
+      // Without -i stdin is never touched (creating process.stdin costs a
+      // stream, and for a file or /dev/null all of fs's stream code).
+      if (opts.stdin) {
+        io.stdin.off('data', onInput);
+        io.stdin.off('end', onInputEnd);
+        io.stdin.pause();
+      }
       resolve({ detached });
     };
     conn.on('data', (chunk: Buffer) => {
@@ -72,8 +76,9 @@ export function pumpStreams(conn: Duplex, io: Io, opts: StreamOptions): Promise<
 
 /** Raw mode on the local terminal for -t; returns the restore function. */
 export function rawTerminal(io: Io, enabled: boolean): () => void {
+  if (!enabled) return () => {};
   const stdin = io.stdin as NodeJS.ReadStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => void };
-  if (!enabled || !stdin.isTTY || !stdin.setRawMode) return () => {};
+  if (!stdin.isTTY || !stdin.setRawMode) return () => {};
   stdin.setRawMode(true);
   // libuv's raw mode keeps output post-processing (ONLCR): the container's
   // terminal already sends \r\n, so turn it off or every line gets \r\r\n.
@@ -87,8 +92,9 @@ export function rawTerminal(io: Io, enabled: boolean): () => void {
 
 /** Send the local window size now and whenever it changes. */
 export function followWindowSize(client: EngineClient, path: string, io: Io, enabled: boolean): () => void {
+  if (!enabled) return () => {};
   const out = io.stdout as NodeJS.WriteStream & { isTTY?: boolean; rows?: number; columns?: number };
-  if (!enabled || !out.isTTY) return () => {};
+  if (!out.isTTY) return () => {};
   const send = () => {
     if (!out.rows || !out.columns) return;
     client
