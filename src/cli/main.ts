@@ -6,12 +6,14 @@
 import { errorMessage } from '../common/errors.ts';
 import type { EngineClient } from '../client/client.ts';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.ts';
-import type { CommandContext, CommandDef } from './command.ts';
+import type { CommandContext, CommandDef, Io } from './command.ts';
 
 type Loader = () => Promise<{ default: CommandDef }>;
+/** A command: its lazily loaded module; `local` ones never talk to the daemon. */
+type Entry = { loader: Loader; summary: string; local?: boolean };
 
 /** Top-level commands, in the order help lists them. */
-const COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+const COMMANDS: Record<string, Entry> = {
   run: { loader: () => import('./commands/run.ts'), summary: 'Create and run a new container from an image' },
   exec: { loader: () => import('./commands/exec.ts'), summary: 'Execute a command in a running container' },
   ps: { loader: () => import('./commands/ps.ts'), summary: 'List containers' },
@@ -45,14 +47,14 @@ const COMMANDS: Record<string, { loader: Loader; summary: string }> = {
   load: { loader: () => import('./commands/load.ts'), summary: 'Load an image from a tar archive or STDIN' },
   import: { loader: () => import('./commands/import.ts'), summary: 'Import the contents from a tarball to create a filesystem image' },
   login: { loader: () => import('./commands/login.ts'), summary: 'Log in to a registry' },
-  logout: { loader: () => import('./commands/logout.ts'), summary: 'Log out from a registry' },
+  logout: { loader: () => import('./commands/logout.ts'), summary: 'Log out from a registry', local: true },
   events: { loader: () => import('./commands/events.ts'), summary: 'Get real time events from the server' },
   info: { loader: () => import('./commands/info.ts'), summary: 'Display system-wide information' },
   version: { loader: () => import('./commands/version.ts'), summary: 'Show the berth version information' },
 };
 
 /** `berth image <sub>`: Docker's management-command spellings. */
-const IMAGE_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+const IMAGE_COMMANDS: Record<string, Entry> = {
   ls: { loader: () => import('./commands/images.ts'), summary: 'List images' },
   list: { loader: () => import('./commands/images.ts'), summary: 'List images' },
   pull: COMMANDS.pull!,
@@ -68,12 +70,12 @@ const IMAGE_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
   prune: { loader: () => import('./commands/image-prune.ts'), summary: 'Remove unused images' },
 };
 
-const REGISTRY_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
-  serve: { loader: () => import('./commands/registry-serve.ts'), summary: 'Run an OCI distribution registry' },
+const REGISTRY_COMMANDS: Record<string, Entry> = {
+  serve: { loader: () => import('./commands/registry-serve.ts'), summary: 'Run an OCI distribution registry', local: true },
 };
 
 /** `berth container <sub>`. */
-const CONTAINER_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+const CONTAINER_COMMANDS: Record<string, Entry> = {
   attach: COMMANDS.attach!,
   commit: COMMANDS.commit!,
   cp: COMMANDS.cp!,
@@ -104,14 +106,14 @@ const CONTAINER_COMMANDS: Record<string, { loader: Loader; summary: string }> = 
 };
 
 /** `berth system <sub>`. */
-const SYSTEM_COMMANDS: Record<string, { loader: Loader; summary: string }> = {
+const SYSTEM_COMMANDS: Record<string, Entry> = {
   df: { loader: () => import('./commands/system-df.ts'), summary: 'Show berth disk usage' },
   events: COMMANDS.events!,
   info: COMMANDS.info!,
   prune: { loader: () => import('./commands/system-prune.ts'), summary: 'Remove unused data' },
 };
 
-const GROUPS: Record<string, { summary: string; commands: Record<string, { loader: Loader; summary: string }> }> = {
+const GROUPS: Record<string, { summary: string; commands: Record<string, Entry> }> = {
   container: { summary: 'Manage containers', commands: CONTAINER_COMMANDS },
   system: { summary: 'Manage berth', commands: SYSTEM_COMMANDS },
   image: { summary: 'Manage images', commands: IMAGE_COMMANDS },
@@ -177,7 +179,32 @@ ${flagHelp(flags)}
 `;
 }
 
-export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+/**
+ * The process's stdio with each stream created on first use: process.stdin
+ * costs a stream and a handle, and most commands never read it. `used` lists
+ * the output streams a command touched (the ones to flush before exiting).
+ */
+export function processIo(): { io: Io; used: NodeJS.WriteStream[] } {
+  const used: NodeJS.WriteStream[] = [];
+  let stdout: NodeJS.WriteStream | undefined;
+  let stderr: NodeJS.WriteStream | undefined;
+  const io: Io = {
+    get stdout() {
+      if (!stdout) used.push((stdout = process.stdout));
+      return stdout;
+    },
+    get stderr() {
+      if (!stderr) used.push((stderr = process.stderr));
+      return stderr;
+    },
+    get stdin() {
+      return process.stdin;
+    },
+  };
+  return { io, used };
+}
+
+export async function main(argv: string[], io: Io = processIo().io): Promise<number> {
   // Global flags come before the command name.
   let globals;
   try {
@@ -219,6 +246,22 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     io.stderr.write(`berth: '${name}' is not a berth command.\nSee 'berth --help'\n`);
     return 1;
   }
+  // The daemon's ping (API version negotiation) goes out now and is answered
+  // while the command's code loads; ctx.client() then costs no round trip.
+  // It never autostarts berthd: that waits until the command asks for it.
+  let reached: Promise<EngineClient> | undefined;
+  if (!entry.local && !rest.includes('--help')) {
+    const { reach, resolveTarget } = await import('../client/connect.ts');
+    try {
+      reached = reach(resolveTarget(host));
+    } catch (err) {
+      reached = Promise.reject(err);
+    }
+    reached.catch(() => {});
+    // One turn of the event loop: the connection completes and the ping is
+    // written now, not after the command's modules are compiled.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const def = (await entry.loader()).default;
   let parsed;
   try {
@@ -255,7 +298,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     async client() {
       if (client) return client;
       const { connect, resolveTarget } = await import('../client/connect.ts');
-      client = await connect(resolveTarget(host));
+      client = await connect(resolveTarget(host), process.env, reached);
       return client;
     },
   };
@@ -287,11 +330,16 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream): number
 // Run when executed (bundle or source), not when imported by tests.
 const invoked = process.argv[1] ?? '';
 if (process.env.BERTH_BUNDLED === '1' || /src\/cli\/main\.ts$/.test(invoked)) {
-  main(process.argv.slice(2)).then(
+  const { io, used } = processIo();
+  main(process.argv.slice(2), io).then(
     (code) => {
-      // Exit once stdout/stderr are flushed (pipes are asynchronous), without
-      // waiting for idle keep-alive sockets.
-      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+      // Exit once what was written to stdout/stderr is flushed (pipes are
+      // asynchronous), without waiting for idle sockets or timers.
+      const flush = (i: number): void => {
+        if (i === used.length) process.exit(code);
+        else used[i]!.write('', () => flush(i + 1));
+      };
+      flush(0);
     },
     (err) => {
       process.stderr.write(`berth: ${errorMessage(err)}\n`);

@@ -4,7 +4,6 @@
 import { dataRootFromEnv, DEFAULT_SOCKET, socketPathFromHost } from '../common/config.ts';
 import { BerthError } from '../common/errors.ts';
 import { DaemonUnreachableError, EngineClient } from './client.ts';
-import { startDaemon } from './autostart.ts';
 
 export interface Target {
   socketPath: string;
@@ -24,19 +23,33 @@ export function resolveTarget(hostFlag: string | undefined, env: NodeJS.ProcessE
 }
 
 /**
+ * A client whose daemon answered its ping (API version negotiated). Never
+ * starts a daemon: the CLI sends this ping while a command's code is still
+ * loading, before it knows the command will need the daemon at all.
+ */
+export async function reach(target: Target, env: NodeJS.ProcessEnv = process.env): Promise<EngineClient> {
+  const client = new EngineClient(target.socketPath, { apiVersion: env.DOCKER_API_VERSION || undefined });
+  // An explicit DOCKER_API_VERSION skips negotiation, so check reachability with a ping.
+  await (env.DOCKER_API_VERSION ? client.ping() : client.apiVersion());
+  return client;
+}
+
+/**
  * A client whose daemon answers. For the default socket, starts berthd when
  * none answers; otherwise the "cannot connect" error goes to the user.
+ * `first` is a reach() already under way for this target (its answer is used).
  */
-export async function connect(target: Target, env: NodeJS.ProcessEnv = process.env): Promise<EngineClient> {
-  const client = new EngineClient(target.socketPath, { apiVersion: env.DOCKER_API_VERSION || undefined });
+export async function connect(target: Target, env: NodeJS.ProcessEnv = process.env, first?: Promise<EngineClient>): Promise<EngineClient> {
   try {
-    // An explicit DOCKER_API_VERSION skips negotiation, so check reachability with a ping.
-    await (env.DOCKER_API_VERSION ? client.ping() : client.apiVersion());
-    return client;
+    return await (first ?? reach(target, env));
   } catch (err) {
     if (!(err instanceof DaemonUnreachableError) || !target.isDefault || env.BERTH_NO_AUTOSTART === '1') throw err;
   }
+  // Autostart's code (and node:fs, whose ESM import alone loads fs/promises,
+  // readline, fs streams…) loads only when a daemon must be started.
+  const { startDaemon } = await import('./autostart.ts');
   await startDaemon({ dataRoot: dataRootFromEnv(env), socketPath: target.socketPath });
+  const client = new EngineClient(target.socketPath, { apiVersion: env.DOCKER_API_VERSION || undefined });
   await client.apiVersion();
   return client;
 }

@@ -60,11 +60,14 @@ export function http1Request(req: Http1Request): Promise<Http1Response> {
       if (headers.Connection === undefined) headers.Connection = 'close';
       let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
       for (const [k, v] of Object.entries(headers)) if (v !== undefined) head += `${k}: ${v}\r\n`;
-      socket.write(head + '\r\n');
-      if (req.body === undefined) {
-        /* nothing to send */
-      } else if (!isStream) socket.write(req.body as string | Buffer);
-      else {
+      // Head and a string body in one write (one syscall, one segment).
+      if (req.body === undefined) socket.write(head + '\r\n');
+      else if (typeof req.body === 'string') socket.write(head + '\r\n' + req.body);
+      else if (!isStream) {
+        socket.write(head + '\r\n');
+        socket.write(req.body as Buffer);
+      } else {
+        socket.write(head + '\r\n');
         const body = req.body as Readable;
         (async () => {
           for await (const chunk of body) {
