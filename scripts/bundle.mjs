@@ -33,11 +33,14 @@ export async function bundleCommands({ root, outdir, node, names = Object.keys(C
     target: 'node24',
     sourcemap: 'linked',
     logLevel: 'warning',
-    // Bundled CommonJS dependencies may call require(); give them one.
+    // Bundled CommonJS dependencies may call require(); give them one,
+    // created on first call (every chunk carries this banner and only the
+    // CommonJS ones call it: createRequire per chunk is measurable at start-up).
     banner: {
       js: [
         `import { createRequire as __berthCreateRequire } from 'node:module';`,
-        `const require = __berthCreateRequire(import.meta.url);`,
+        `let __berthRequire;`,
+        `const require = (id) => (__berthRequire ??= __berthCreateRequire(import.meta.url))(id);`,
       ].join('\n'),
     },
     define: { 'process.env.BERTH_BUNDLED': '"1"' },
