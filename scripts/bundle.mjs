@@ -1,11 +1,22 @@
-// Bundles berth's commands: one esbuild run with code splitting, so each
-// command's entry is small and the code of subcommands loads only when used
-// (a CLI start compiles less). <outdir>/<name> is a tiny launcher that turns
-// on Node's compile cache (V8 code cached on disk across runs) and imports
-// <outdir>/<name>.mjs. Used by scripts/build.mjs (dist/) and the benchmarks.
+// Bundles berth's commands with esbuild. <outdir>/<name> is a tiny launcher
+// that turns on Node's compile cache (V8 code cached on disk across runs) and
+// imports <outdir>/<name>.mjs. Used by scripts/build.mjs (dist/) and the
+// benchmarks.
+//
+// berthd and berth-runtime: one esbuild run with code splitting, so each
+// entry is small and code loads when it is used.
+//
+// The berth CLI starts for every command, so its start-up is shaped by hand:
+// <outdir>/berth.mjs is the *core*, one module holding src/cli/main.ts, what
+// it imports, and the modules of CLI_CORE (`berth run`'s whole path: flags,
+// the Engine API client, create/attach/wait/start). Every other command (and
+// the rare paths: pulling, autostarting berthd, …) is a split chunk under
+// <outdir>/chunks/, loaded on demand; those chunks import the core's modules
+// from ../berth.mjs itself, so each module exists once in a process. Loading
+// one module instead of a dozen of small chunks is ~4 ms of every `berth run`.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 
 export const COMMANDS = {
   berth: 'src/cli/main.ts',
@@ -13,26 +24,18 @@ export const COMMANDS = {
   'berth-runtime': 'src/runtime/cli/main.ts',
 };
 
-/** @param {{ root: string, outdir: string, node: string, names?: string[] }} opts */
-export async function bundleCommands({ root, outdir, node, names = Object.keys(COMMANDS) }) {
-  rmSync(outdir, { recursive: true, force: true });
-  mkdirSync(outdir, { recursive: true });
-  const entries = Object.fromEntries(
-    names.filter((name) => existsSync(join(root, COMMANDS[name]))).map((name) => [name, join(root, COMMANDS[name])]),
-  );
-  await build({
-    entryPoints: entries,
-    outdir,
-    entryNames: '[name]',
-    chunkNames: 'chunks/[name]-[hash]',
-    outExtension: { '.js': '.mjs' },
-    splitting: true,
+/** Lazily imported modules bundled into the CLI core with main.ts (and, with them, what they import). */
+export const CLI_CORE = ['src/cli/commands/run.ts', 'src/client/connect.ts'];
+
+/** @param {string} root */
+function common(root) {
+  return {
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node24',
-    sourcemap: 'linked',
     logLevel: 'warning',
+    absWorkingDir: root,
     // Bundled CommonJS dependencies may call require(); give them one,
     // created on first call (every chunk carries this banner and only the
     // CommonJS ones call it: createRequire per chunk is measurable at start-up).
@@ -44,13 +47,169 @@ export async function bundleCommands({ root, outdir, node, names = Object.keys(C
       ].join('\n'),
     },
     define: { 'process.env.BERTH_BUNDLED': '"1"' },
-  });
-  for (const name of Object.keys(entries)) {
+  };
+}
+
+/** @param {{ root: string, outdir: string, node: string, names?: string[] }} opts */
+export async function bundleCommands({ root, outdir, node, names = Object.keys(COMMANDS) }) {
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(outdir, { recursive: true });
+  const present = names.filter((name) => existsSync(join(root, COMMANDS[name])));
+  const split = present.filter((name) => name !== 'berth');
+  if (split.length) {
+    await build({
+      ...common(root),
+      entryPoints: Object.fromEntries(split.map((name) => [name, join(root, COMMANDS[name])])),
+      outdir,
+      entryNames: '[name]',
+      chunkNames: 'chunks/[name]-[hash]',
+      outExtension: { '.js': '.mjs' },
+      splitting: true,
+      sourcemap: 'linked',
+    });
+  }
+  if (present.includes('berth')) await bundleCli(root, outdir);
+  for (const name of present) {
     const launcher = join(outdir, name);
     writeFileSync(
       launcher,
       [`#!${node}`, `import { enableCompileCache } from 'node:module';`, `try { enableCompileCache(); } catch {}`, `await import('./${name}.mjs');`, ''].join('\n'),
     );
     chmodSync(launcher, 0o755);
+  }
+}
+
+/**
+ * The CLI as a core module plus split chunks (see the top of this file), in
+ * four esbuild runs: find the core's modules and the lazily imported modules
+ * outside it; list the core modules' exports; bundle the outside modules as
+ * split chunks whose imports of core modules become imports of ../berth.mjs;
+ * bundle the core, re-exporting every core module's exports under unique
+ * names, with its lazy imports pointing at those chunks.
+ * @param {string} root
+ * @param {string} outdir
+ */
+async function bundleCli(root, outdir) {
+  const main = resolve(root, COMMANDS.berth);
+  const extra = new Set(CLI_CORE.map((p) => resolve(root, p)));
+  const isRelative = /^\.\.?\//;
+
+  // 1. The core: main.ts and CLI_CORE with everything they import statically.
+  const lazy = new Set();
+  const analysis = await build({
+    ...common(root),
+    stdin: { contents: [main, ...extra].map((p) => `import ${JSON.stringify(p)};`).join('\n'), resolveDir: root, sourcefile: 'berth-cli-core.mjs' },
+    write: false,
+    outfile: join(outdir, 'berth.mjs'),
+    metafile: true,
+    plugins: [
+      {
+        name: 'berth-cli-lazy',
+        setup(b) {
+          b.onResolve({ filter: isRelative }, (args) => {
+            if (args.kind !== 'dynamic-import') return undefined;
+            const abs = resolve(args.resolveDir, args.path);
+            if (extra.has(abs)) return undefined;
+            lazy.add(abs);
+            return { path: args.path, external: true };
+          });
+        },
+      },
+    ],
+  });
+  const core = Object.keys(analysis.metafile.inputs)
+    .filter((p) => !p.includes('<stdin>') && p !== 'berth-cli-core.mjs')
+    .map((p) => resolve(root, p));
+  for (const p of core) {
+    if (!p.startsWith(join(root, 'src') + '/')) throw new Error(`bundle: the CLI core must be berth's own modules, not ${relative(root, p)} (import it lazily)`);
+  }
+  for (const p of core) lazy.delete(p);
+  // main.ts last: it runs the command when evaluated, after the rest of the core.
+  core.sort((a, b) => Number(a === main) - Number(b === main));
+  const index = new Map(core.map((p, i) => [p, i]));
+
+  // 2. Each core module's exports (type-only ones are gone in JS).
+  const listed = await build({
+    entryPoints: core,
+    bundle: false,
+    write: false,
+    metafile: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    logLevel: 'warning',
+    absWorkingDir: root,
+    outbase: root,
+    outdir: join(outdir, '.exports'),
+  });
+  /** @type {Map<string, string[]>} */
+  const exportsOf = new Map();
+  for (const info of Object.values(listed.metafile.outputs)) {
+    if (info.entryPoint) exportsOf.set(resolve(root, info.entryPoint), info.exports);
+  }
+  const alias = (/** @type {string} */ name, /** @type {number} */ i) => `${name}$core${i}`;
+
+  // 3. Everything outside the core: split chunks; a core module is a facade re-exporting it from ../berth.mjs.
+  const CORE_SPECIFIER = 'berth-cli-core:berth.mjs';
+  const chunks = await build({
+    ...common(root),
+    entryPoints: [...lazy],
+    outdir,
+    entryNames: 'chunks/[name]-[hash]',
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    sourcemap: 'linked',
+    metafile: true,
+    plugins: [
+      {
+        name: 'berth-cli-core-facades',
+        setup(b) {
+          b.onResolve({ filter: isRelative }, (args) => {
+            const abs = resolve(args.resolveDir, args.path);
+            return index.has(abs) ? { path: abs, namespace: 'berth-cli-core' } : undefined;
+          });
+          b.onResolve({ filter: new RegExp(`^${CORE_SPECIFIER}$`) }, () => ({ path: '../berth.mjs', external: true }));
+          b.onLoad({ filter: /.*/, namespace: 'berth-cli-core' }, (args) => {
+            const i = index.get(args.path);
+            const names = exportsOf.get(args.path) ?? [];
+            return { contents: `export { ${names.map((n) => `${alias(n, i)} as ${n}`).join(', ')} } from '${CORE_SPECIFIER}';`, loader: 'js', resolveDir: root };
+          });
+        },
+      },
+    ],
+  });
+  /** @type {Map<string, string>} */
+  const chunkOf = new Map();
+  for (const [out, info] of Object.entries(chunks.metafile.outputs)) {
+    if (info.entryPoint) chunkOf.set(resolve(root, info.entryPoint), `./${relative(outdir, resolve(root, out))}`);
+  }
+
+  // 4. The core, its lazy imports pointing at the chunks.
+  const reexports = core.map((p, i) => `export { ${(exportsOf.get(p) ?? []).map((n) => `${n} as ${alias(n, i)}`).join(', ')} } from ${JSON.stringify(p)};`);
+  await build({
+    ...common(root),
+    stdin: { contents: reexports.join('\n'), resolveDir: root, sourcefile: 'berth-cli-core.mjs' },
+    outfile: join(outdir, 'berth.mjs'),
+    sourcemap: 'linked',
+    plugins: [
+      {
+        name: 'berth-cli-chunks',
+        setup(b) {
+          b.onResolve({ filter: isRelative }, (args) => {
+            if (args.kind !== 'dynamic-import') return undefined;
+            const abs = resolve(args.resolveDir, args.path);
+            if (index.has(abs)) return undefined;
+            const chunk = chunkOf.get(abs);
+            if (!chunk) throw new Error(`bundle: no chunk for ${relative(root, abs)}`);
+            return { path: chunk, external: true };
+          });
+        },
+      },
+    ],
+  });
+  // The core never imports a chunk statically (a chunk imports the core).
+  if (/^import [^(]*from ["']\.\/chunks\//m.test(readFileSync(join(outdir, 'berth.mjs'), 'utf8'))) {
+    throw new Error('bundle: berth.mjs imports a chunk statically');
   }
 }
