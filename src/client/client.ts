@@ -4,7 +4,7 @@
  * the server's), JSON and streaming answers, Docker's error bodies as errors.
  */
 import type { Duplex, Readable } from 'node:stream';
-import { http1Request, type Http1Response, type HttpHeaders } from './http1.ts';
+import { http1Request, preconnect, type Http1Response, type HttpHeaders } from './http1.ts';
 import { API_VERSION } from '../common/config.ts';
 import { BerthError } from '../common/errors.ts';
 import { negotiateVersion } from '../api/version.ts';
@@ -130,6 +130,11 @@ export class EngineClient {
   async *messages(method: string, path: string, options: RequestOptions = {}): AsyncGenerator<JSONMessage> {
     const res = await this.stream(method, path, options);
     yield* jsonLines(res);
+  }
+
+  /** Open `count` idle connections for requests about to be made (they go out without a connect). */
+  preconnect(count: number): void {
+    preconnect(this.socketPath, count);
   }
 
   /** Take over the connection with `Upgrade: tcp` (attach, exec) and return the raw socket. */

@@ -39,14 +39,25 @@ async function pullImage(ctx: CommandContext, client: EngineClient, image: strin
 }
 
 /** POST /containers/create, pulling once on "No such image" (policy --pull). */
-export async function createContainer(ctx: CommandContext, client: EngineClient, detach: boolean): Promise<{ id: string; body: ReturnType<typeof createRequest>['body'] }> {
+export async function createContainer(
+  ctx: CommandContext,
+  client: EngineClient,
+  detach: boolean,
+  forRun = false,
+): Promise<{ id: string; body: ReturnType<typeof createRequest>['body'] }> {
   const { body, name, image } = createRequest(ctx.flags, ctx.args, ctx.env, { detach });
   const pull = str(ctx.flags, 'pull') ?? 'missing';
   if (!['missing', 'always', 'never'].includes(pull)) throw new RunError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, 125);
   const quiet = bool(ctx.flags, 'quiet');
   const platform = str(ctx.flags, 'platform');
-  const create = () =>
-    client.json<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', { query: { name, platform }, body });
+  const create = () => {
+    const created = client.json<{ Id: string; Warnings: string[] | null }>('POST', '/containers/create', { query: { name, platform }, body });
+    // run: while berthd creates the container, connect for the requests that
+    // follow at once, attach and wait (start reuses this request's connection).
+    // (After this turn of the event loop: the create request goes out first.)
+    if (forRun && !detach) setImmediate(() => client.preconnect(body.AttachStdin || body.AttachStdout || body.AttachStderr ? 2 : 1));
+    return created;
+  };
   if (pull === 'always') await pullImage(ctx, client, image, quiet, platform);
   let created;
   try {
@@ -96,7 +107,7 @@ const command: CommandDef = {
     let id: string;
     let body;
     try {
-      ({ id, body } = await createContainer(ctx, client, detach));
+      ({ id, body } = await createContainer(ctx, client, detach, true));
     } catch (err) {
       if (err instanceof RunError) {
         ctx.io.stderr.write(`berth: ${err.message}\n`);
