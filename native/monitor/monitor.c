@@ -9,7 +9,20 @@
  *
  *   berth-monitor --dir DIR [--socket-dir SHORTDIR] [--log FILE --log-max-size BYTES --log-max-files N]
  *                 [--stdin] [--stdin-once] [--tty] [--pid-file FILE | --pid-from-sync]
- *                 [--pass-fd N] -- CMD ARGS...
+ *                 [--pass-fd N] [--mount TARGET FSTYPE SOURCE FLAGS DATA CWD]... -- CMD ARGS...
+ *   berth-monitor --args-from-sync
+ *
+ * --args-from-sync: the monitor was started ahead of time, idle; berthd
+ * sends the arguments above on fd 3 when a container needs it, as
+ * "args LEN\n" and LEN bytes of NUL-terminated strings. Starting monitors
+ * before they are needed keeps the fork of a large berthd off a container's
+ * start.
+ *
+ * --mount: mount(2) TARGET before listening (FLAGS a decimal mount flag
+ * word, DATA the fs options, CWD a directory to run it from for relative
+ * overlay paths, or ""), in order; the container's root filesystem, mounted
+ * here so berthd needs no mount(8). Every such TARGET is unmounted when the
+ * container has exited (before exit.json appears) or the start is abandoned.
  *
  * CMD is either the container process itself, or (with --pid-file) a launcher
  * that starts the container detached, writes its pid to FILE and exits; the
@@ -45,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -77,6 +91,16 @@ struct options {
   char **cmd;
 };
 
+#define MAX_MOUNTS 8
+struct mount_req {
+  const char *target, *fstype, *source, *data, *cwd;
+  unsigned long flags;
+};
+static struct mount_req mounts[MAX_MOUNTS];
+static int nmounts = 0;
+/* How many of them are mounted: those get unmounted on every way out. */
+static int mounted = 0;
+
 struct log_writer {
   int fd;
   long long size;
@@ -103,6 +127,7 @@ static pid_t container_pid = -1;
 static int stdin_attached_once = 0;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void unmount_all(void);
 
 static void sync_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sync_line(const char *fmt, ...) {
@@ -129,7 +154,38 @@ static void die(const char *fmt, ...) {
   va_end(ap);
   if (sync_fd >= 0) sync_line("error %s", msg);
   else fprintf(stderr, "berth-monitor: %s\n", msg);
+  unmount_all();
   _exit(125);
+}
+
+static void mount_all(void) {
+  for (int i = 0; i < nmounts; i++) {
+    const struct mount_req *m = &mounts[i];
+    int back = -1;
+    if (m->cwd[0]) {
+      back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (chdir(m->cwd) < 0) die("mount %s: chdir %s: %s", m->target, m->cwd, strerror(errno));
+    }
+    int r = mount(m->source[0] ? m->source : NULL, m->target, m->fstype[0] ? m->fstype : NULL, m->flags,
+                  m->data[0] ? m->data : NULL);
+    int err = errno;
+    if (back >= 0) {
+      if (fchdir(back) < 0) { /* only our own cwd; nothing depends on it */ }
+      close(back);
+    }
+    if (r < 0) die("mount %s on %s (%s): %s", m->source, m->target, m->fstype[0] ? m->fstype : "bind", strerror(err));
+    /* A remount changes a mount already counted. */
+    if (!(m->flags & MS_REMOUNT)) mounted++;
+  }
+}
+
+/* Unmount in reverse order; a busy mount (someone copying out of it) is detached. */
+static void unmount_all(void) {
+  for (int i = nmounts - 1; i >= 0 && mounted > 0; i--) {
+    if (mounts[i].flags & MS_REMOUNT) continue;
+    if (umount2(mounts[i].target, 0) < 0 && errno == EBUSY) umount2(mounts[i].target, MNT_DETACH);
+    mounted--;
+  }
 }
 
 static int write_all(int fd, const void *buf, size_t len) {
@@ -433,7 +489,7 @@ static void read_sync_line(char *buf, size_t cap) {
   for (;;) {
     ssize_t n = read(sync_fd, buf + len, 1);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) _exit(125); /* berthd went away mid-handshake */
+    if (n <= 0) { unmount_all(); _exit(125); } /* berthd went away mid-handshake */
     if (buf[len] == '\n') break;
     if (++len == cap - 1) die("line from berthd too long");
   }
@@ -526,7 +582,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: berth-monitor --dir DIR [--socket-dir DIR] [--log FILE] [--log-max-size BYTES] [--log-max-files N]\n"
           "                     [--stdin] [--stdin-once] [--tty] [--pid-file FILE | --pid-from-sync]\n"
-          "                     [--pass-fd N] -- CMD [ARGS...]\n");
+          "                     [--pass-fd N] [--mount TARGET FSTYPE SOURCE FLAGS DATA CWD]... -- CMD [ARGS...]\n"
+          "       berth-monitor --args-from-sync\n");
   exit(125);
 }
 
@@ -546,6 +603,15 @@ static void parse_args(int argc, char **argv) {
     else if (i + 1 < argc && strcmp(a, "--pid-file") == 0) opt.pid_file = argv[++i];
     else if (strcmp(a, "--pid-from-sync") == 0) opt.pid_from_sync = 1;
     else if (i + 1 < argc && strcmp(a, "--pass-fd") == 0) opt.pass_fd = atoi(argv[++i]);
+    else if (i + 6 < argc && strcmp(a, "--mount") == 0 && nmounts < MAX_MOUNTS) {
+      struct mount_req *m = &mounts[nmounts++];
+      m->target = argv[++i];
+      m->fstype = argv[++i];
+      m->source = argv[++i];
+      m->flags = strtoul(argv[++i], NULL, 10);
+      m->data = argv[++i];
+      m->cwd = argv[++i];
+    }
     else usage();
   }
   if (!opt.dir || i >= argc) usage();
@@ -553,7 +619,43 @@ static void parse_args(int argc, char **argv) {
   opt.cmd = &argv[i];
 }
 
+/* --args-from-sync: "args LEN\n" then LEN bytes of NUL-terminated arguments. */
+static char **read_args_from_sync(int *argc_out) {
+  char head[64];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(3, head + len, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(125); /* berthd went away before it needed us */
+    if (head[len] == '\n') break;
+    if (++len == sizeof head - 1) _exit(125);
+  }
+  head[len] = 0;
+  unsigned long size = 0;
+  if (sscanf(head, "args %lu", &size) != 1 || size == 0 || size > (1u << 20)) _exit(125);
+  char *buf = malloc(size + 1);
+  if (!buf) _exit(125);
+  for (size_t got = 0; got < size;) {
+    ssize_t n = read(3, buf + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(125);
+    got += (size_t)n;
+  }
+  buf[size] = 0;
+  int count = 0;
+  for (size_t k = 0; k < size; k++) if (buf[k] == 0) count++;
+  char **argv = calloc((size_t)count + 2, sizeof *argv);
+  if (!argv) _exit(125);
+  argv[0] = "berth-monitor";
+  int argc = 1;
+  for (size_t k = 0; k < size && argc <= count; k += strlen(buf + k) + 1) argv[argc++] = buf + k;
+  argv[argc] = NULL;
+  *argc_out = argc;
+  return argv;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--args-from-sync") == 0) argv = read_args_from_sync(&argc);
   parse_args(argc, argv);
   if (fcntl(3, F_GETFD) >= 0) {
     sync_fd = 3;
@@ -578,6 +680,7 @@ int main(int argc, char **argv) {
   signal(SIGHUP, SIG_IGN);
   signal(SIGINT, SIG_IGN);
 
+  mount_all();
   log_open();
   attach_listen = listen_unix("attach.sock");
   control_listen = listen_unix("control.sock");
@@ -662,6 +765,8 @@ int main(int argc, char **argv) {
   }
 
   log_flush();
+  /* Unmounted before exit.json appears: berthd reads that as "all done". */
+  unmount_all();
   write_exit(exit_status);
 
   char path[PATH_MAX];

@@ -3,12 +3,13 @@
  * container, talk to it over its sockets, and learn of the container's exit
  * even across a berthd restart (the monitor outlives us; we reconnect).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError } from '../common/errors.ts';
 import { findNativeBinary } from '../common/native.ts';
+import type { MountRequest } from '../snapshot/mount.ts';
 
 export interface MonitorOptions {
   /** The container's state directory: monitor.pid and exit.json go here. */
@@ -31,6 +32,8 @@ export interface MonitorOptions {
    * the container's pid once the launcher has reported it.
    */
   launcherChannel?: boolean;
+  /** mount(2) calls the monitor makes before it listens, and undoes once the container has exited. */
+  mounts?: MountRequest[];
   command: string[];
 }
 
@@ -64,6 +67,7 @@ export function monitorArgs(opts: MonitorOptions): string[] {
   if (opts.tty) args.push('--tty');
   if (opts.pidFile) args.push('--pid-file', opts.pidFile);
   if (opts.launcherChannel) args.push('--pass-fd', '4', '--pid-from-sync');
+  for (const m of opts.mounts ?? []) args.push('--mount', m.target, m.fstype, m.source, String(m.flags), m.data, m.cwd);
   args.push('--', ...opts.command);
   return args;
 }
@@ -82,24 +86,112 @@ export interface PendingMonitor {
    * reported (or reject with its error) before the monitor can report it.
    */
   start(containerPid?: Promise<number>): Promise<StartedMonitor>;
-  /** Give up without starting (the monitor exits). */
-  cancel(): void;
+  /** Give up without starting: the monitor undoes its mounts and exits; resolves once it has. */
+  cancel(): Promise<void>;
 }
 
-/** Spawn a monitor and wait until its sockets are up. */
-export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
-  const child = spawn(monitorBinary(), monitorArgs(opts), {
+/** A monitor process and its pipes, before it has its arguments or after. */
+interface MonitorProcess {
+  child: ChildProcess;
+  sync: Socket;
+  stderr: Buffer[];
+  exited: Promise<void>;
+}
+
+function spawnMonitorProcess(args: string[], launcherChannel: boolean): MonitorProcess {
+  const child = spawn(monitorBinary(), args, {
     // fd 3 is a socketpair: the monitor's start handshake with us; fd 4,
     // when asked for, is handed on to the launcher as its control channel.
-    stdio: opts.launcherChannel ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
+    stdio: launcherChannel ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const sync = child.stdio[3] as Socket;
   const stderr: Buffer[] = [];
   child.stderr!.on('data', (b: Buffer) => stderr.push(b));
   // The monitor must not be tied to our lifetime.
   child.unref();
   (child.stderr as Socket).unref?.();
+  const exited = new Promise<void>((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) res();
+    child.once('exit', () => res());
+    child.once('error', () => res());
+  });
+  return { child, sync: child.stdio[3] as Socket, stderr, exited };
+}
+
+/**
+ * One monitor started ahead of time (--args-from-sync), so that a container's
+ * start does not wait for berthd to fork itself: with berthd's heap, a spawn
+ * costs milliseconds of its event loop. The next one is started shortly
+ * after the last was taken, off the request's path.
+ */
+export class MonitorPool {
+  private idle: MonitorProcess | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  /** An idle monitor (with a launcher channel), or undefined to spawn one the usual way. */
+  take(): MonitorProcess | undefined {
+    const m = this.idle;
+    this.idle = undefined;
+    this.schedule();
+    if (!m || m.child.exitCode !== null || m.child.signalCode !== null || m.sync.destroyed) return undefined;
+    (m.sync as Socket & { ref?: () => void }).ref?.();
+    return m;
+  }
+
+  /** Start the idle monitor now (berthd does at start-up). */
+  fill(): void {
+    if (this.closed || this.idle) return;
+    try {
+      const m = spawnMonitorProcess(['--args-from-sync'], true);
+      // Idle, it must not keep the process alive.
+      m.sync.unref();
+      (m.child.stdio[4] as Socket).unref();
+      m.sync.on('error', () => {});
+      void m.exited.then(() => {
+        if (this.idle === m) this.idle = undefined;
+      });
+      this.idle = m;
+    } catch {
+      /* no monitor binary: every start reports that itself */
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.fill();
+    }, 20);
+    this.timer.unref();
+  }
+
+  /** The idle monitor sees its channel close and exits. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const m = this.idle;
+    this.idle = undefined;
+    if (m) {
+      m.sync.destroy();
+      (m.child.stdio[4] as Socket).destroy();
+      // Keep the event loop alive until it has gone (it was unref'd while idle).
+      m.child.ref();
+      await m.exited;
+    }
+  }
+}
+
+/** Spawn a monitor (or configure an idle one from `pool`) and wait until its sockets are up. */
+export function spawnMonitor(opts: MonitorOptions, pool?: MonitorPool): Promise<PendingMonitor> {
+  const idle = opts.launcherChannel ? pool?.take() : undefined;
+  const proc = idle ?? spawnMonitorProcess(monitorArgs(opts), !!opts.launcherChannel);
+  if (idle) {
+    const payload = Buffer.from(monitorArgs(opts).map((a) => `${a}\0`).join(''));
+    idle.sync.write(`args ${payload.length}\n`);
+    idle.sync.write(payload);
+  }
+  const { child, sync, stderr } = proc;
 
   let buffered = '';
   const lines: string[] = [];
@@ -138,6 +230,12 @@ export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
   };
 
   return nextLine().then((line) => {
+    if (line === undefined && idle) {
+      // The idle monitor was gone before it read its arguments (killed
+      // meanwhile): nothing of this container happened there; start afresh.
+      sync.destroy();
+      return spawnMonitor(opts);
+    }
     if (line !== 'listening') {
       sync.destroy();
       throw failure(line, 'starting the container monitor');
@@ -165,9 +263,13 @@ export function spawnMonitor(opts: MonitorOptions): Promise<PendingMonitor> {
         if (!m) throw failure(started, 'starting the container');
         return { monitorPid: child.pid!, containerPid: Number(m[1]) };
       },
-      cancel() {
+      async cancel() {
         sync.destroy();
         channel?.destroy();
+        // It exits (after unmounting) on seeing its channel close: wait for that, not forever.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([proc.exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+        clearTimeout(timer);
       },
     };
   });

@@ -23,10 +23,10 @@ import { resolveMounts, volumeDataDir } from './mounts.ts';
 import { resolveUser } from './user.ts';
 import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
-import { startProcess, unmountRootfs, mountRootfs } from './runner.ts';
+import { prepareProcess, unmountRootfs, mountRootfs, type PreparedProcess } from './runner.ts';
 import { computePlan } from '../runtime/plan.ts';
 import { launcherPath, followLauncher } from '../runtime/launcher.ts';
-import { spawnMonitor } from './monitor.ts';
+import { spawnMonitor, MonitorPool } from './monitor.ts';
 import type { Spec, Process } from '../oci/runtime-spec.ts';
 import { randomBytes } from 'node:crypto';
 import { watchExit, connectControl, readExitStatus, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
@@ -154,6 +154,8 @@ export class ContainerService {
   private closing = false;
   /** /run/berth/m/<hash of the data root>: short, per engine, gone at reboot like the monitors. */
   private readonly socketRoot: string;
+  /** A monitor started ahead of the next container start (see MonitorPool). */
+  private readonly monitors = new MonitorPool();
 
   private constructor(store: ContainerStore, opts: ContainerServiceOptions, snapshotter: Snapshotter) {
     this.store = store;
@@ -177,6 +179,7 @@ export class ContainerService {
       svc.store.list().filter((c) => c.Image === imageId).map((c) => ({ id: c.Id, running: c.State.Running })),
     );
     await svc.restore();
+    svc.monitors.fill();
     return svc;
   }
 
@@ -212,6 +215,7 @@ export class ContainerService {
   async close(): Promise<void> {
     this.closing = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
+    await this.monitors.close();
     // Only when no monitor of ours is left: their sockets live in there.
     await rmdir(this.socketRoot).catch(() => {});
     // The shared /berth cgroup parent goes when no container of any engine is left in it.
@@ -340,9 +344,21 @@ export class ContainerService {
     }
     const dir = this.store.dir(rec.Id);
     const hc = rec.HostConfig;
-    const mounts = await this.snapshotter.mounts(rec.SnapshotKey);
-    const rootfs = await mountRootfs(dir, mounts);
+    let prepared: PreparedProcess | undefined;
     try {
+      // A previous run's status must not be mistaken for this one's.
+      await rm(join(dir, 'exit.json'), { force: true });
+      prepared = await prepareProcess({
+        dir,
+        socketDir: this.socketDir(rec.Id),
+        rootfsMounts: await this.snapshotter.mounts(rec.SnapshotKey),
+        tty: !!rec.Config.Tty,
+        openStdin: !!rec.Config.OpenStdin,
+        stdinOnce: !!rec.Config.StdinOnce,
+        log: this.logSettings(rec),
+        pool: this.monitors,
+      });
+      const rootfs = prepared.rootfs;
       const user = resolveUser(rootfs, rec.Config.User, (hc.GroupAdd ?? []).filter(Boolean));
       const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? undefined);
       const allCaps = ownBoundingCapabilities();
@@ -375,25 +391,15 @@ export class ContainerService {
         cgroupV2: this.cgroupV2,
         ...(initPath ? { initPath } : {}),
       });
-      // The bundle's config.json, for `berth-runtime` and for people debugging.
-      await writeJsonAtomic(join(dir, 'config.json'), spec);
+      // The bundle's config.json, for `berth-runtime` and for people debugging
+      // (rewritten at every start: no need to survive a power loss).
+      await writeJsonAtomic(join(dir, 'config.json'), spec, { durable: false });
       rec.MountPoints = resolved.records;
       rec.AnonymousVolumes = resolved.anonymousVolumes;
-      // A previous run's status must not be mistaken for this one's.
-      await rm(join(dir, 'exit.json'), { force: true });
       const attachers = this.pendingAttach.get(rec.Id) ?? [];
       this.pendingAttach.delete(rec.Id);
-      const started = await startProcess({
-        dir,
-        socketDir: this.socketDir(rec.Id),
-        rootfsMounts: mounts,
-        spec,
-        openStdin: !!rec.Config.OpenStdin,
-        stdinOnce: !!rec.Config.StdinOnce,
-        log: this.logSettings(rec),
-        beforeStart: async (d) => {
-          await Promise.all(attachers.map((a) => a(d)));
-        },
+      const started = await prepared.start(spec, async (d) => {
+        await Promise.all(attachers.map((a) => a(d)));
       });
       rec.State = {
         ...rec.State,
@@ -415,6 +421,7 @@ export class ContainerService {
       this.publish(rec, 'start');
       this.watch(rec, started.cgroup);
     } catch (err) {
+      await prepared?.cancel().catch(() => {});
       await unmountRootfs(dir).catch(() => {});
       rec.State.Error = (err as Error).message;
       rec.State.ExitCode = startErrorExitCode(err);
@@ -880,7 +887,7 @@ export class ContainerService {
       tty: !!cfg.Tty,
       launcherChannel: true,
       command: [launcherPath(), '3'],
-    });
+    }, this.monitors);
     let client: Socket | undefined;
     try {
       if (!opts.detach) client = await attachMonitor(sockets);
@@ -888,7 +895,7 @@ export class ContainerService {
       ex.Running = true;
       ex.Pid = started.containerPid;
     } catch (err) {
-      pending.cancel();
+      void pending.cancel();
       client?.destroy();
       ex.ExitCode = 126;
       await rm(dir, { recursive: true, force: true });

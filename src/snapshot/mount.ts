@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { dirname, relative } from 'node:path';
 import { BerthError } from '../common/errors.ts';
+import { MS, parseMountOptions } from '../runtime/mount-options.ts';
 import type { Mount } from './types.ts';
 
 /**
@@ -34,6 +35,41 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
     if (options.length >= PAGE) ({ options, cwd } = relativeOverlayOptions(m.options));
     await run(['-t', m.type, m.source, '-o', options, target], cwd);
   }
+}
+
+/**
+ * One mount(2) call: what berth-monitor executes (its --mount) to assemble a
+ * container's root filesystem without mount(8). `cwd` is where to make the
+ * call from ('' for anywhere): overlay options too long for the kernel's one
+ * page are given relative to it.
+ */
+export interface MountRequest {
+  target: string;
+  fstype: string;
+  source: string;
+  flags: number;
+  data: string;
+  cwd: string;
+}
+
+/** The mount(2) calls that put `mounts` on `target`, in order (what mountAll does through mount(8)). */
+export function mountRequests(mounts: Mount[], target: string): MountRequest[] {
+  const out: MountRequest[] = [];
+  for (const m of mounts) {
+    if (m.type === 'bind') {
+      const recursive = m.options.includes('rbind');
+      out.push({ target, fstype: '', source: m.source, flags: MS.BIND | (recursive ? MS.REC : 0), data: '', cwd: '' });
+      // A bind mount ignores MS_RDONLY on creation: read-only takes a remount.
+      if (m.options.includes('ro')) out.push({ target, fstype: '', source: '', flags: MS.REMOUNT | MS.BIND | MS.RDONLY, data: '', cwd: '' });
+      continue;
+    }
+    const parsed = parseMountOptions(m.options);
+    let data = parsed.data.join(',');
+    let cwd = '';
+    if (data.length >= PAGE) ({ options: data, cwd } = relativeOverlayOptions(parsed.data));
+    out.push({ target, fstype: m.type, source: m.source, flags: parsed.flags, data, cwd });
+  }
+  return out;
 }
 
 /** Rewrite lowerdir/upperdir/workdir paths relative to their common parent. */

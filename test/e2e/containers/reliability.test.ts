@@ -9,7 +9,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { startDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { makeBusyboxTar } from '../../helpers/busybox.ts';
@@ -26,12 +26,32 @@ function processAlive(pid: number): boolean {
 }
 
 /** PIDs whose command line mentions `text` (our monitors carry the data root in theirs). */
+/**
+ * Processes whose command line mentions `text` or that hold a file under it
+ * open: monitors started ahead of time get their arguments later, so their
+ * command line is bare, but each holds its container's log file.
+ */
 function processesMentioning(text: string): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) out.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) {
+        out.push(Number(entry));
+        continue;
+      }
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        let target = '';
+        try {
+          target = readlinkSync(`/proc/${entry}/fd/${fd}`);
+        } catch {
+          continue;
+        }
+        if (target.startsWith(text)) {
+          out.push(Number(entry));
+          break;
+        }
+      }
     } catch {
       /* gone */
     }

@@ -77,6 +77,25 @@ describe('containers through the service', () => {
     assert.ok(!existsSync(dir));
   });
 
+  test('the rootfs is mounted for the run only, and /sys/fs/cgroup shows the container\'s own cgroups', async () => {
+    const dir = () => containers.dir(id);
+    const { Id: id } = await containers.create({
+      Image: 'busybox',
+      Cmd: ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/memory | grep -c "^berth$"; ls /sys/fs/cgroup/unified | grep -c "^berth$"; echo done'],
+      HostConfig: { Memory: 64 * 1024 * 1024, PidsLimit: 50 },
+    });
+    const mountedRootfs = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === join(dir(), 'rootfs'));
+    assert.equal(mountedRootfs(), false, 'not mounted before start');
+    await containers.start(id);
+    assert.equal((await containers.wait(id, 'not-running')).StatusCode, 0);
+    // Without a cgroup namespace (Docker's default on cgroup v1) each hierarchy
+    // is the container's own cgroup directory, as runc shows it: its limits at
+    // the top, and no other container's groups (no `berth` parent) in sight.
+    assert.equal(await logsOf(id), `${64 * 1024 * 1024}\n50\n0\n0\ndone\n`);
+    assert.equal(mountedRootfs(), false, 'the monitor unmounted the rootfs before the exit was recorded');
+    await containers.remove(id);
+  });
+
   test('env, workdir, user and read-only root reach the process', async () => {
     const { id, code } = await run(['sh', '-c', 'echo "$FOO $(pwd) $(id -u):$(id -g)"; touch /x 2>/dev/null || echo ro'], {
       Env: ['FOO=bar'],

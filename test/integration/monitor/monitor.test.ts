@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
-import { spawnMonitor, watchExit, attach, closeStdin, readExitStatus } from '../../../src/container/monitor.ts';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { spawnMonitor, watchExit, attach, closeStdin, readExitStatus, MonitorPool } from '../../../src/container/monitor.ts';
+import type { Socket } from 'node:net';
 
 const BB = '/bin/busybox';
 const dirs: string[] = [];
@@ -170,5 +173,100 @@ describe('berth-monitor', () => {
     assert.equal(status.exitCode, 5);
     const lines = await logLines(join(d, 'log.json'));
     assert.deepEqual(lines.map((l) => l.log), ['payload P1\n']);
+  });
+
+  // The stand-in launcher of the test above, for the pool and mount tests.
+  function startWithStandIn(m: Awaited<ReturnType<typeof spawnMonitor>>) {
+    const channel = m.launcherChannel! as Socket;
+    const pid = new Promise<number>((res, rej) => {
+      let buf = '';
+      channel.on('data', (b: Buffer) => {
+        buf += b.toString();
+        const mm = buf.match(/pid (\d+)\n/);
+        if (mm) res(Number(mm[1]));
+      });
+      channel.on('close', () => rej(new Error('launcher closed without a pid')));
+    });
+    const started = m.start(pid);
+    channel.write('go\n');
+    return started;
+  }
+  const standIn = (payload: string) => ['/bin/busybox', 'sh', '-c', `read plan <&3; (${payload}) & echo "pid $!" >&3; exit 0`];
+  const mountedAt = (target: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
+
+  test('a pooled monitor, started idle, takes its arguments over the channel; the pool refills and closes', async () => {
+    const pool = new MonitorPool();
+    pool.fill();
+    const d = await dir();
+    const m = await spawnMonitor({
+      dir: d,
+      launcherChannel: true,
+      log: { path: join(d, 'log.json'), maxSize: 1 << 20, maxFiles: 1 },
+      command: standIn('echo "from a pooled monitor: $plan"; exit 4'),
+    }, pool);
+    const pooledPid = m.monitorPid;
+    await startWithStandIn(m);
+    assert.equal((await watchExit(d)).exitCode, 4);
+    assert.deepEqual((await logLines(join(d, 'log.json'))).map((l) => l.log), ['from a pooled monitor: go\n']);
+    // The next start gets a fresh idle monitor (refilled in the background).
+    await new Promise((r) => setTimeout(r, 200));
+    const d2 = await dir();
+    const m2 = await spawnMonitor({ dir: d2, launcherChannel: true, command: standIn('exit 6') }, pool);
+    assert.notEqual(m2.monitorPid, pooledPid);
+    await startWithStandIn(m2);
+    assert.equal((await watchExit(d2)).exitCode, 6);
+    await pool.close();
+  });
+
+  test('a killed idle monitor is replaced by a fresh one, not reported as a failed start', async () => {
+    const pool = new MonitorPool();
+    pool.fill();
+    const idle = (pool as unknown as { idle: { child: import('node:child_process').ChildProcess; exited: Promise<void> } }).idle;
+    idle.child.kill('SIGKILL');
+    // (The idle monitor is unref'd: a timer keeps this test's event loop turning until its exit is seen.)
+    while (idle.child.exitCode === null && idle.child.signalCode === null) await new Promise((r) => setTimeout(r, 10));
+    const d = await dir();
+    const m = await spawnMonitor({ dir: d, launcherChannel: true, command: standIn('exit 2') }, pool);
+    await startWithStandIn(m);
+    assert.equal((await watchExit(d)).exitCode, 2);
+    await pool.close();
+  });
+
+  test('--mount: mounted before the monitor listens, unmounted before exit.json appears', async () => {
+    const d = await dir();
+    const target = join(d, 'rootfs');
+    await mkdir(target);
+    const m = await spawnMonitor({
+      dir: d,
+      launcherChannel: true,
+      mounts: [{ target, fstype: 'tmpfs', source: 'tmpfs', flags: 0, data: 'size=1m,mode=700', cwd: '' }],
+      command: standIn(`test -d ${target} && sleep 0.3; exit 0`),
+    });
+    assert.ok(mountedAt(target), 'mounted once the monitor listens');
+    await writeFile(join(target, 'inside'), 'x');
+    await startWithStandIn(m);
+    const status = await watchExit(d);
+    assert.equal(status.exitCode, 0);
+    assert.equal(mountedAt(target), false, 'unmounted by the time the exit is known');
+    assert.deepEqual(await readdir(target), [], 'the tmpfs content went with the mount');
+  });
+
+  test('--mount: a failing mount is a clear error and nothing stays mounted; an abandoned start unmounts', async () => {
+    const d = await dir();
+    const target = join(d, 'rootfs');
+    await mkdir(target);
+    await assert.rejects(
+      spawnMonitor({ dir: d, launcherChannel: true, mounts: [{ target, fstype: 'no-such-fs', source: 'x', flags: 0, data: '', cwd: '' }], command: standIn('exit 0') }),
+      /starting the container monitor: mount x on .*rootfs \(no-such-fs\): No such device/,
+    );
+    assert.equal(mountedAt(target), false);
+    const m = await spawnMonitor({
+      dir: d, launcherChannel: true,
+      mounts: [{ target, fstype: 'tmpfs', source: 'tmpfs', flags: 0, data: 'size=1m', cwd: '' }],
+      command: standIn('exit 0'),
+    });
+    assert.ok(mountedAt(target));
+    await m.cancel();
+    assert.equal(mountedAt(target), false, 'cancel() resolves once the monitor has unmounted and exited');
   });
 });
