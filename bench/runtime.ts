@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { build } from 'esbuild';
+import { bundleCommands } from '../scripts/bundle.mjs';
 import { makeBusyboxRootfs } from '../test/helpers/busybox.ts';
 import { makeTempDir, removeTempDir } from '../test/helpers/tmp.ts';
 import { defaultSpec } from '../src/runtime/default-spec.ts';
@@ -58,14 +58,13 @@ try {
   spec.ociVersion = '1.0.2';
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
 
-  // berth-runtime exactly as installed: one esbuild bundle run by the project's Node.
-  const cli = join(tmp, 'berth-runtime.mjs');
-  await build({
-    entryPoints: [join(REPO, 'src/runtime/cli/main.ts')], outfile: cli, bundle: true, platform: 'node', format: 'esm', target: 'node24',
-    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" }, logLevel: 'warning',
-  });
+  // berth-runtime exactly as installed: scripts/build.mjs's bundles behind the
+  // compile-cache launcher, run by the project's Node (in .tmp/ inside the
+  // checkout, so bundled dependencies still resolve from node_modules).
+  const bundleDir = join(REPO, '.tmp', `bench-runtime-${process.pid}`);
+  await bundleCommands({ root: REPO, outdir: bundleDir, node: process.execPath, names: ['berth-runtime'] });
+  const cli = join(bundleDir, 'berth-runtime');
   execFileSync('make', ['-s', '-C', join(REPO, 'native')]);
-  const node = process.execPath;
   const roots = { berth: join(stateRoot, 'berth'), runc: join(stateRoot, 'runc'), crun: join(stateRoot, 'crun'), lib: join(stateRoot, 'lib') };
   for (const r of Object.values(roots)) mkdirSync(r, { recursive: true });
 
@@ -86,17 +85,17 @@ try {
   };
   // Warm-up, then interleave so machine load hits every runtime alike.
   for (let w = 0; w < 3; w++) {
-    timeSync([node, cli, '--root', roots.berth, 'run', '--bundle', bundle, `w${w}`]);
+    timeSync([cli, '--root', roots.berth, 'run', '--bundle', bundle, `w${w}`]);
     timeSync(['runc', '--root', roots.runc, 'run', '--bundle', bundle, `w${w}`]);
     await lib(`w${w}`);
   }
   for (; i < N; i++) {
-    rows[0]!.samples.push(timeSync([node, cli, '--root', roots.berth, 'run', '--bundle', bundle, `b${i}`]));
+    rows[0]!.samples.push(timeSync([cli, '--root', roots.berth, 'run', '--bundle', bundle, `b${i}`]));
     rows[1]!.samples.push(timeSync(['runc', '--root', roots.runc, 'run', '--bundle', bundle, `r${i}`]));
     rows[2]!.samples.push(await lib(`l${i}`));
     rows[3]!.samples.push(timeSync(WRAP(`crun --root ${roots.crun} run --bundle ${bundle} c${i}`)));
     rows[4]!.samples.push(timeSync(WRAP(`runc --root ${roots.runc} run --bundle ${bundle} rw${i}`)));
-    rows[5]!.samples.push(timeSync(WRAP(`${node} ${cli} --root ${roots.berth} run --bundle ${bundle} bw${i}`)));
+    rows[5]!.samples.push(timeSync(WRAP(`${cli} --root ${roots.berth} run --bundle ${bundle} bw${i}`)));
     rows[6]!.samples.push(timeSync(WRAP('true')));
   }
 
@@ -122,5 +121,6 @@ try {
     'with create/start via the CLI nothing of berth stays (the container is reparented to the caller\'s subreaper).');
 } finally {
   rmSync(stateRoot, { recursive: true, force: true });
+  rmSync(join(REPO, '.tmp', `bench-runtime-${process.pid}`), { recursive: true, force: true });
   await removeTempDir(tmp);
 }
