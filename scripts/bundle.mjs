@@ -16,7 +16,7 @@
 // one module instead of a dozen of small chunks is ~4 ms of every `berth run`.
 import { build } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 export const COMMANDS = {
   berth: 'src/cli/main.ts',
@@ -185,7 +185,12 @@ async function bundleCli(root, outdir) {
     if (info.entryPoint) chunkOf.set(resolve(root, info.entryPoint), `./${relative(outdir, resolve(root, out))}`);
   }
 
-  // 4. The core, its lazy imports pointing at the chunks.
+  // 4. The core, its lazy imports pointing at the chunks. A lazy import of a
+  // core module (main's `import('./commands/run.ts')`) becomes a resolved
+  // namespace: an import() inside one bundle makes esbuild wrap every module
+  // in a lazy initializer, a function compiled afresh on every start (the
+  // compile cache keeps only code compiled when a module loads).
+  const dynamicImport = /\bimport\((['"])(\.{1,2}\/[^'"]+)\1\)/g;
   const reexports = core.map((p, i) => `export { ${(exportsOf.get(p) ?? []).map((n) => `${n} as ${alias(n, i)}`).join(', ')} } from ${JSON.stringify(p)};`);
   await build({
     ...common(root),
@@ -196,6 +201,20 @@ async function bundleCli(root, outdir) {
       {
         name: 'berth-cli-chunks',
         setup(b) {
+          b.onLoad({ filter: /\.ts$/ }, (args) => {
+            if (!index.has(args.path)) return undefined;
+            const source = readFileSync(args.path, 'utf8');
+            const namespaces = new Map();
+            const contents = source.replace(dynamicImport, (all, _quote, specifier) => {
+              const i = index.get(resolve(dirname(args.path), specifier));
+              if (i === undefined) return all;
+              namespaces.set(`__berthCore${i}`, specifier);
+              return `Promise.resolve(__berthCore${i})`;
+            });
+            if (!namespaces.size) return undefined;
+            const imports = [...namespaces].map(([name, specifier]) => `import * as ${name} from ${JSON.stringify(specifier)};`);
+            return { contents: imports.join('') + contents, loader: 'ts', resolveDir: dirname(args.path) };
+          });
           b.onResolve({ filter: isRelative }, (args) => {
             if (args.kind !== 'dynamic-import') return undefined;
             const abs = resolve(args.resolveDir, args.path);
