@@ -19,6 +19,8 @@
  * - a rule whose action equals the default action is dropped (runc);
  * - for a syscall, argument-conditioned rules are tried first in config order,
  *   then its unconditional rule, then the default action;
+ * - a rule's conditions are ANDed, except when two of them test the same
+ *   argument: then each condition is a rule of its own (ORed), as runc does;
  * - numbers above the highest syscall the profile names get ENOSYS rather than
  *   the default action (runc's patchbpf), so programs built for newer kernels
  *   fall back (glibc's clone3 → clone, fchmodat2 → fchmodat) instead of failing
@@ -265,6 +267,10 @@ function compileUncached(seccomp: LinuxSeccomp, opts: CompileSeccompOptions): Co
     if (!Array.isArray(sc.names) || sc.names.length === 0) throw badInput('BERTH_SECCOMP_INVALID', `${where}.names: expected a non-empty array of syscall names`);
     const action = seccompActionValue(sc.action, sc.errnoRet, `${where}.action`);
     const conditions = (sc.args ?? []).map((arg, j) => parseCondition(arg, `${where}.args[${j}]`));
+    // runc (matchCall): when two conditions test the same argument, each
+    // condition becomes a rule of its own (ORed), not one ANDed rule.
+    const sameArgTwice = new Set(conditions.map((c) => c.index)).size < conditions.length;
+    const ruleConditions = sameArgTwice ? conditions.map((c) => [c]) : [conditions];
     sc.names.forEach((name, j) => {
       if (typeof name !== 'string' || !/^[a-z_][a-z0-9_]*$/.test(name)) {
         throw badInput('BERTH_SECCOMP_INVALID', `${where}.names[${j}]: not a syscall name: ${JSON.stringify(name)}`);
@@ -282,16 +288,15 @@ function compileUncached(seccomp: LinuxSeccomp, opts: CompileSeccompOptions): Co
           entry = { conditional: [] };
           table.set(nr, entry);
         }
-        const rule: Rule = { action, conditions, where };
         if (conditions.length > 0) {
-          entry.conditional.push(rule);
+          for (const c of ruleConditions) entry.conditional.push({ action, conditions: c, where });
         } else if (entry.unconditional) {
           // A second unconditional rule for the same syscall: libseccomp keeps
           // the first one and accepts the profile (podman's own seccomp.json
           // allows setns, then lists it again under an errno rule for
           // containers without CAP_SYS_ADMIN), so the first rule wins here too.
         } else {
-          entry.unconditional = rule;
+          entry.unconditional = { action, conditions, where };
         }
       }
       if (!known) ignored.add(name);

@@ -225,6 +225,20 @@ describe('berth-runtime run: isolation', () => {
     assert.match(r.stdout, /mkdir=1\nchmod600=1\nchmod644=0/, r.stderr);
   });
 
+  test('seccomp: two conditions on one argument are ORed as runc adds them (setuid GE 100, LT 200 → errno 99 for every uid)', async () => {
+    const src = join(env.tmp, 'setuid.c');
+    writeFileSync(src, '#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\nint main(int c,char**v){for(int i=1;i<c;i++){errno=0;int r=setuid((uid_t)atoi(v[i]));printf("%s=%d\\n",v[i],r<0?errno:0);}return 0;}\n');
+    execFileSync('gcc', ['-static', '-o', join(bundle.rootfs, 'bin/setuidtest'), src]);
+    const r = await run('/bin/setuidtest 0 50 150 250', (b) => {
+      b.spec.linux!.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['setuid'], action: 'SCMP_ACT_ERRNO', errnoRet: 99, args: [{ index: 0, value: 100, op: 'SCMP_CMP_GE' }, { index: 0, value: 200, op: 'SCMP_CMP_LT' }] }],
+      };
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '0=99\n50=99\n150=99\n250=99\n');
+  });
+
   test('joining an existing namespace by path shares it; --no-pivot still isolates the root', async () => {
     bundle.spec = JSON.parse(freshSpec);
     bundle.spec.process!.terminal = false;

@@ -241,6 +241,33 @@ describe('compiler semantics', () => {
     assert.equal(decide(p, 'kill', [77, 15]), ALLOW);
   });
 
+  test('two conditions on the same argument are separate rules (ORed), as runc adds them', () => {
+    // runc's matchCall: [{0 GE 100}, {0 LT 200}] is two rules, so every value matches one.
+    const p = compileSeccomp(
+      base({
+        syscalls: [
+          { names: ['setuid'], action: 'SCMP_ACT_ERRNO', errnoRet: 99, args: [{ index: 0, value: 100, op: 'SCMP_CMP_GE' }, { index: 0, value: 200, op: 'SCMP_CMP_LT' }] },
+          // One argument tested twice makes every condition of the rule its own rule, the other index's too.
+          { names: ['kill'], action: 'SCMP_ACT_ERRNO', errnoRet: 7, args: [{ index: 0, value: 5, op: 'SCMP_CMP_EQ' }, { index: 0, value: 6, op: 'SCMP_CMP_EQ' }, { index: 1, value: 9, op: 'SCMP_CMP_EQ' }] },
+        ],
+      }),
+      X,
+    ).program;
+    for (const uid of [0, 99, 100, 150, 199, 200, 65534]) assert.equal(decide(p, 'setuid', [uid]), errno(99), `setuid(${uid})`);
+    assert.equal(decide(p, 'kill', [5, 0]), errno(7));
+    assert.equal(decide(p, 'kill', [6, 0]), errno(7));
+    assert.equal(decide(p, 'kill', [1, 9]), errno(7));
+    assert.equal(decide(p, 'kill', [1, 15]), ALLOW);
+    // Different arguments stay one ANDed rule.
+    const q = compileSeccomp(
+      base({ syscalls: [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 1, op: 'SCMP_CMP_EQ' }, { index: 1, value: 9, op: 'SCMP_CMP_EQ' }] }] }),
+      X,
+    ).program;
+    assert.equal(decide(q, 'kill', [1, 9]), EPERM);
+    assert.equal(decide(q, 'kill', [1, 15]), ALLOW);
+    assert.equal(decide(q, 'kill', [2, 9]), ALLOW);
+  });
+
   test('conditional rules come before the unconditional one; rules equal to the default are dropped', () => {
     const p = compileSeccomp(
       base({
