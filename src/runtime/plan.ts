@@ -272,6 +272,7 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
       addCgroupMount(w, m, resolved, userns, cgroupns, (opts.cgroupProcs ?? []).map((f) => posix.dirname(f)));
       return;
     }
+    checkProcMount(m, resolved, opts.bundle, i);
     addMount(w, m, resolved, opts.bundle, i);
   });
 
@@ -291,6 +292,44 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
   if (spec.root?.readonly) w.add(PLAN_OP.ROOT_READONLY);
   for (const p of linux.readonlyPaths ?? []) w.add(PLAN_OP.READONLY_PATH, p);
   for (const p of linux.maskedPaths ?? []) w.add(PLAN_OP.MASK, p);
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** What may be mounted inside /proc: files lxcfs emulates, and ns_last_pid (runc's list). */
+const PROC_MOUNT_ALLOWED = new Set([
+  '/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
+  '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid',
+]);
+
+/**
+ * runc's checkProcMount (hardening after CVE-2019-16884 and CVE-2019-19921):
+ * a mount must not land inside /proc (over /proc/self/attr, /proc/sys, …)
+ * except on the allow-list, and /proc itself takes only a procfs. As in runc
+ * 1.1, proc, sysfs, tmpfs and mqueue mounts are not checked; binds and every
+ * other type are. `dest` has its symlinks resolved inside the rootfs.
+ */
+function checkProcMount(m: Mount, dest: string, bundle: string, i: number): void {
+  if (dest !== '/proc' && !dest.startsWith('/proc/')) return;
+  const type = m.type ?? '';
+  const isBind = type === 'bind' || (parseMountOptions(m.options).flags & MS.BIND) !== 0;
+  if (!isBind && ['proc', 'sysfs', 'tmpfs', 'mqueue'].includes(type)) return;
+  const where = `mounts[${i}].destination`;
+  if (dest === '/proc') {
+    if (isBind && m.source) {
+      const source = isAbsolute(m.source) ? m.source : resolve(bundle, m.source);
+      let magic: number | undefined;
+      try {
+        magic = Number(statfsSync(source).type);
+      } catch {
+        magic = undefined;
+      }
+      if (magic === PROC_SUPER_MAGIC) return;
+    }
+    throw configError(where, `"${dest}" cannot be mounted because it is not of type proc`);
+  }
+  if (PROC_MOUNT_ALLOWED.has(dest)) return;
+  throw configError(where, `"${dest}" cannot be mounted because it is inside /proc`);
 }
 
 function addMount(w: PlanWriter, m: Mount, dest: string, bundle: string, i: number): void {

@@ -4,7 +4,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Spec } from '../../../src/oci/runtime-spec.ts';
 import { defaultSpec } from '../../../src/runtime/default-spec.ts';
@@ -73,6 +73,24 @@ describe('berth-runtime: bad input', () => {
     expectRefused((s) => s.mounts!.push({ destination: '/x', type: 'bind', source: '/no/such/source', options: ['rbind'] }), /mounts\[7\]\.source: bind source \/no\/such\/source does not exist/));
   test('a non-absolute mount destination', () =>
     expectRefused((s) => s.mounts!.push({ destination: 'relative', type: 'tmpfs', source: 'tmpfs' }), /mounts\[7\]\.destination: must be an absolute path/));
+  test('a mount inside /proc is refused as runc does (binds and other types; proc, sysfs, tmpfs, mqueue are not checked)', async () => {
+    await expectRefused((s) => s.mounts!.push({ destination: '/proc/sys/kernel', type: 'bind', source: '/tmp', options: ['rbind'] }),
+      /config\.json: mounts\[7\]\.destination: "\/proc\/sys\/kernel" cannot be mounted because it is inside \/proc/);
+    await expectRefused((s) => s.mounts!.push({ destination: '/proc/self/attr/exec', type: 'none', source: '/etc/hostname', options: ['bind'] }),
+      /mounts\[7\]\.destination: "\/proc\/self\/attr\/exec" cannot be mounted because it is inside \/proc/);
+    await expectRefused((s) => s.mounts!.push({ destination: '/proc/sys/kernel', type: 'devpts', source: 'devpts' }),
+      /mounts\[7\]\.destination: "\/proc\/sys\/kernel" cannot be mounted because it is inside \/proc/);
+    // A symlink in the image that leads into /proc is followed (inside the rootfs) before the check.
+    symlinkSync('/proc/sys', join(bundle.rootfs, 'to-proc-sys'));
+    try {
+      await expectRefused((s) => s.mounts!.push({ destination: '/to-proc-sys/kernel', type: 'bind', source: '/tmp', options: ['rbind'] }),
+        /mounts\[7\]\.destination: "\/proc\/sys\/kernel" cannot be mounted because it is inside \/proc/);
+    } finally {
+      rmSync(join(bundle.rootfs, 'to-proc-sys'));
+    }
+    await expectRefused((s) => s.mounts!.push({ destination: '/proc', type: 'bind', source: '/tmp', options: ['rbind'] }),
+      /mounts\[7\]\.destination: "\/proc" cannot be mounted because it is not of type proc/);
+  });
   test('a sysctl that is not namespaced', () => expectRefused((s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), /linux\.sysctl\.vm\.swappiness: is not namespaced/));
   test('a bad container id', async () => {
     const r = await cli(env.root, ['create', '--bundle', bundle.dir, '../escape']);

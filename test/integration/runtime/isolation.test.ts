@@ -239,6 +239,27 @@ describe('berth-runtime run: isolation', () => {
     assert.equal(r.stdout, '0=99\n50=99\n150=99\n250=99\n');
   });
 
+  test("mounts inside /proc that runc allows still work: lxcfs-style binds on the allow-list, a tmpfs, the host's procfs on /proc", async () => {
+    const uptime = join(env.tmp, 'fake-uptime');
+    writeFileSync(uptime, '4242.00 1.00\n');
+    const r = await run('cat /proc/uptime; grep -c " /proc/sys/kernel " /proc/self/mountinfo', (b) => {
+      b.spec.mounts!.push(
+        { destination: '/proc/uptime', type: 'bind', source: uptime, options: ['bind', 'ro'] },
+        { destination: '/proc/sys/kernel', type: 'tmpfs', source: 'tmpfs' },
+      );
+      b.spec.linux!.readonlyPaths = [];
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '4242.00 1.00\n1\n');
+    const hostProc = await run('test -e /proc/1/status && echo has-proc', (b) => {
+      b.spec.mounts![0] = { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind'] };
+      b.spec.linux!.maskedPaths = [];
+      b.spec.linux!.readonlyPaths = [];
+    });
+    assert.equal(hostProc.code, 0, hostProc.stderr);
+    assert.equal(hostProc.stdout, 'has-proc\n');
+  });
+
   test('joining an existing namespace by path shares it; --no-pivot still isolates the root', async () => {
     bundle.spec = JSON.parse(freshSpec);
     bundle.spec.process!.terminal = false;
