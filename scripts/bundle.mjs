@@ -73,7 +73,9 @@ export async function bundleCommands({ root, outdir, node, names = Object.keys(C
     const launcher = join(outdir, name);
     writeFileSync(
       launcher,
-      [`#!${node}`, `import { enableCompileCache } from 'node:module';`, `try { enableCompileCache(); } catch {}`, `await import('./${name}.mjs');`, ''].join('\n'),
+      // `--` ends Node's own options: without it Node reads `--env-file F`
+      // anywhere on the command line (`berth run --env-file F …`) as its own.
+      [`#!${node} --`, `import { enableCompileCache } from 'node:module';`, `try { enableCompileCache(); } catch {}`, `await import('./${name}.mjs');`, ''].join('\n'),
     );
     chmodSync(launcher, 0o755);
   }
