@@ -473,15 +473,21 @@ function addExec(w: PlanWriter, opts: PlanOptions, proc: Process): string {
   } else {
     for (const dir of pathVar.split(':')) if (dir) candidates.push(posix.join(dir, arg0));
   }
+  // As runc's exec.LookPath before `create` returns: the first candidate that
+  // is a file with an execute bit; a PATH search skips the others.
   let found: string | undefined;
+  let notExecutable: { path: string; dir: boolean } | undefined;
   for (const c of candidates) {
-    const r = resolveInRoot(opts.rootfs, c);
-    if (r.stat && !r.stat.isDirectory()) {
+    const st = resolveInRoot(opts.rootfs, c).stat;
+    if (!st) continue;
+    if (!st.isDirectory() && (st.mode & 0o111) !== 0) {
       found = c;
       break;
     }
+    notExecutable ??= { path: c, dir: st.isDirectory() };
   }
   let paths: string[];
+  const where = `${opts.joinPid !== undefined ? 'exec' : 'config.json'}: process.args[0]`;
   if (found) {
     paths = [found];
   } else {
@@ -489,7 +495,12 @@ function addExec(w: PlanWriter, opts: PlanOptions, proc: Process): string {
     const mountDests = (opts.spec.mounts ?? []).map((m) => posix.normalize(m.destination));
     const mayBeMounted = candidates.filter((c) => mountDests.some((d) => c === d || c.startsWith(d === '/' ? '/' : d + '/')));
     if (mayBeMounted.length === 0) {
-      throw new BerthError('BERTH_RUNTIME_EXEC_NOT_FOUND', `${opts.joinPid !== undefined ? 'exec' : 'config.json'}: process.args[0]: ${JSON.stringify(arg0)} not found in the rootfs${arg0.includes('/') ? '' : ` (PATH=${pathVar})`}`, { status: 400 });
+      if (notExecutable && arg0.includes('/')) {
+        const why = notExecutable.dir ? 'is a directory' : 'is not executable';
+        throw new BerthError('BERTH_RUNTIME_EXEC_DENIED', `${where}: exec ${JSON.stringify(arg0)}: permission denied (${notExecutable.path} ${why})`, { status: 400 });
+      }
+      const skipped = notExecutable ? `; ${notExecutable.path} exists but ${notExecutable.dir ? 'is a directory' : 'is not executable'}` : '';
+      throw new BerthError('BERTH_RUNTIME_EXEC_NOT_FOUND', `${where}: ${JSON.stringify(arg0)} not found in the rootfs${arg0.includes('/') ? '' : ` (PATH=${pathVar}${skipped})`}`, { status: 400 });
     }
     paths = mayBeMounted;
   }

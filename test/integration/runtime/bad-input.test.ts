@@ -68,6 +68,15 @@ describe('berth-runtime: bad input', () => {
   test('rootfs that does not exist', () => expectRefused((s) => (s.root!.path = 'no-such-rootfs'), /root\.path: rootfs .*no-such-rootfs does not exist/));
   test('args[0] not in the rootfs', () =>
     expectRefused((s) => (s.process!.args = ['no-such-binary']), /process\.args\[0\]: "no-such-binary" not found in the rootfs/));
+  test('args[0] that exists but cannot be executed: create fails, as runc, not at start', async () => {
+    await expectRefused((s) => (s.process!.args = ['/etc/passwd']), /process\.args\[0\]: exec "\/etc\/passwd": permission denied \(\/etc\/passwd is not executable\)/);
+    await expectRefused((s) => (s.process!.args = ['/etc']), /process\.args\[0\]: exec "\/etc": permission denied \(\/etc is a directory\)/);
+    // A PATH search skips what is not executable (Go's LookPath, execvp).
+    await expectRefused((s) => {
+      s.process!.args = ['passwd'];
+      s.process!.env = ['PATH=/etc'];
+    }, /process\.args\[0\]: "passwd" not found in the rootfs \(PATH=\/etc; \/etc\/passwd exists but is not executable\)/);
+  });
   test('unknown rlimit', () => expectRefused((s) => s.process!.rlimits!.push({ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }), /process\.rlimits\[1\]\.type: unknown rlimit/));
   test('a bind mount whose source does not exist', () =>
     expectRefused((s) => s.mounts!.push({ destination: '/x', type: 'bind', source: '/no/such/source', options: ['rbind'] }), /mounts\[7\]\.source: bind source \/no\/such\/source does not exist/));

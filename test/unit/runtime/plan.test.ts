@@ -37,7 +37,7 @@ describe('computePlan', () => {
     rootfs = join(dir, 'rootfs');
     mkdirSync(join(rootfs, 'bin'), { recursive: true });
     mkdirSync(join(rootfs, 'etc'), { recursive: true });
-    writeFileSync(join(rootfs, 'bin/sh'), '');
+    writeFileSync(join(rootfs, 'bin/sh'), '', { mode: 0o755 });
     writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n');
   });
   after(async () => {
