@@ -66,6 +66,7 @@ const DEV_SYMLINKS: [string, string][] = [
   ['/proc/self/fd/0', '/dev/stdin'],
   ['/proc/self/fd/1', '/dev/stdout'],
   ['/proc/self/fd/2', '/dev/stderr'],
+  ['pts/ptmx', '/dev/ptmx'],
 ];
 
 const S_IFCHR = 0o020000;
@@ -251,8 +252,10 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
   w.add(PLAN_OP.ROOTFS_PROPAGATION, rootProp);
   if (opts.noPivot) w.add(PLAN_OP.NO_PIVOT);
 
-  let devIsTmpfs = false;
-  let hasDevpts = false;
+  // As runc (needsSetupDev): the default devices and /dev symlinks go into
+  // the container's /dev unless /dev is bind-mounted from the host; with no
+  // /dev mount at all, that is the rootfs's own /dev directory.
+  let devIsBind = false;
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => {
     const dest = posix.normalize(m.destination);
@@ -265,8 +268,7 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
     // creates missing directories along the real path (dangling links included);
     // it re-resolves with RESOLVE_IN_ROOT, so a later swap cannot leave the rootfs.
     const resolved = r.containerPath;
-    if (dest === '/dev' && m.type === 'tmpfs') devIsTmpfs = true;
-    if (dest === '/dev/pts' && m.type === 'devpts') hasDevpts = true;
+    if (dest === '/dev' && (m.type === 'bind' || (parseMountOptions(m.options).flags & MS.BIND) !== 0)) devIsBind = true;
     if (m.type === 'cgroup' || m.type === 'cgroup2') {
       const cgroupns = (spec.linux?.namespaces ?? []).some((n) => n.type === 'cgroup');
       addCgroupMount(w, m, resolved, userns, cgroupns, (opts.cgroupProcs ?? []).map((f) => posix.dirname(f)));
@@ -276,7 +278,7 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
     addMount(w, m, resolved, opts.bundle, i);
   });
 
-  if (devIsTmpfs) {
+  if (!devIsBind) {
     const devices = [...DEFAULT_DEVICES];
     for (const d of linux.devices ?? []) {
       const at = devices.findIndex((x) => x.path === d.path);
@@ -285,7 +287,6 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
     }
     for (const d of devices) addDevice(w, d, userns);
     for (const [target, link] of DEV_SYMLINKS) w.add(PLAN_OP.SYMLINK, target, link);
-    if (hasDevpts) w.add(PLAN_OP.SYMLINK, 'pts/ptmx', '/dev/ptmx');
   } else {
     for (const d of linux.devices ?? []) addDevice(w, d, userns);
   }

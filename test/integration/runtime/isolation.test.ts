@@ -239,6 +239,40 @@ describe('berth-runtime run: isolation', () => {
     assert.equal(r.stdout, '0=99\n50=99\n150=99\n250=99\n');
   });
 
+  test('without a /dev mount the default devices and /dev symlinks are made in the rootfs /dev (runc: unless /dev is a bind)', async () => {
+    const devDir = join(bundle.rootfs, 'dev');
+    const r = await run(
+      'echo x > /dev/null && echo null-ok; for d in null zero full random urandom tty; do stat -c "%n %F %t:%T %a" /dev/$d; done; ' +
+        'for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done; head -c 3 /dev/zero | wc -c',
+      (b) => {
+        b.spec.mounts = b.spec.mounts!.filter((m) => !m.destination.startsWith('/dev'));
+      },
+    );
+    try {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stdout,
+        'null-ok\n/dev/null character special file 1:3 666\n/dev/zero character special file 1:5 666\n/dev/full character special file 1:7 666\n' +
+          '/dev/random character special file 1:8 666\n/dev/urandom character special file 1:9 666\n/dev/tty character special file 5:0 666\n' +
+          'fd -> /proc/self/fd\nstdin -> /proc/self/fd/0\nstdout -> /proc/self/fd/1\nstderr -> /proc/self/fd/2\nptmx -> pts/ptmx\n3\n',
+      );
+      // As with runc, the nodes stay in the image's /dev: a device, not a file the write created.
+      assert.ok(statSync(join(devDir, 'null')).isCharacterDevice());
+    } finally {
+      for (const name of readdirSync(devDir)) execFileSync('rm', ['-rf', join(devDir, name)]);
+    }
+    // /dev bound from the host: nothing is made in it.
+    const hostDev = join(env.tmp, 'hostdev');
+    mkdirSync(hostDev, { recursive: true });
+    const bound = await run('ls -A /dev | wc -l', (b) => {
+      b.spec.mounts = b.spec.mounts!.filter((m) => !m.destination.startsWith('/dev'));
+      b.spec.mounts.push({ destination: '/dev', type: 'bind', source: hostDev, options: ['rbind'] });
+    });
+    assert.equal(bound.code, 0, bound.stderr);
+    assert.equal(bound.stdout, '0\n');
+    assert.deepEqual(readdirSync(hostDev), []);
+  });
+
   test("mounts inside /proc that runc allows still work: lxcfs-style binds on the allow-list, a tmpfs, the host's procfs on /proc", async () => {
     const uptime = join(env.tmp, 'fake-uptime');
     writeFileSync(uptime, '4242.00 1.00\n');

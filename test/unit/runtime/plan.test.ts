@@ -86,6 +86,17 @@ describe('computePlan', () => {
     assert.equal(file.fields[7], 'f');
   });
 
+  test('default devices and /dev symlinks unless /dev is a bind mount (runc needsSetupDev)', () => {
+    const noDev = spec();
+    noDev.mounts = noDev.mounts!.filter((m) => !m.destination.startsWith('/dev'));
+    const recs = records(noDev);
+    assert.deepEqual(recs.filter((r) => r.op === 'MKNOD').map((r) => r.fields[0]), ['/dev/null', '/dev/zero', '/dev/full', '/dev/tty', '/dev/random', '/dev/urandom']);
+    assert.deepEqual(recs.filter((r) => r.op === 'SYMLINK').map((r) => r.fields[1]), ['/dev/fd', '/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/ptmx']);
+    const bound = spec();
+    bound.mounts = [...noDev.mounts, { destination: '/dev', source: '/dev', options: ['rbind'] }];
+    assert.equal(records(bound).some((r) => r.op === 'MKNOD' || r.op === 'SYMLINK'), false);
+  });
+
   test('user namespace: maps, devices bound from the host instead of mknod', () => {
     const s = spec();
     s.linux!.namespaces!.push({ type: 'user' });
