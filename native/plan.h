@@ -22,7 +22,7 @@ enum plan_op {
   OP_TIME_OFFSETS = 7,      /* [timens_offsets text] */
   OP_CGROUP_PROCS = 8,      /* [path of a cgroup.procs file] */
   OP_ROOTFS = 9,            /* [host path] */
-  OP_ROOTFS_PROPAGATION = 10, /* [mount flags for "/"] */
+  OP_ROOTFS_PROPAGATION = 10, /* [mount flags for "/" before the rootfs bind, flags for the new "/" after pivot_root (0: none)] */
   OP_MOUNT = 11,            /* [source, dest, fstype, flags, data, propagation, remount flags, kind] */
   OP_MKNOD = 12,            /* [path, mode, major, minor, uid, gid] */
   OP_DEVBIND = 13,          /* [path]  bind the host's node of the same path */
@@ -56,7 +56,8 @@ enum plan_op {
   OP_CONTAINER_HOOK = 41,   /* [stage c|s, timeout secs, path, nargs, args..., env...] */
   OP_CGROUP_SELF = 42,      /* [path of a cgroup v1 `tasks` file] the joiner writes "0" (itself) */
   OP_CGROUP_CLONE_INTO = 43, /* [cgroup2 directory] the joiner is born there (clone3 CLONE_INTO_CGROUP) */
-  OP_MAX = 44,
+  OP_ROOTFS_PARENT_PRIVATE = 44, /* [host mount point] made private before the rootfs is bound onto itself */
+  OP_MAX = 45,
 };
 
 /* OP_MODE flags */

@@ -160,6 +160,10 @@ void rootfs_prepare(struct child_ctx *ctx) {
   /* Keep our mounts from propagating to the host, then make the rootfs a mount point. */
   if (mount(NULL, "/", NULL, prop ? field_u64(prop, 0) : (MS_SLAVE | MS_REC), NULL) < 0)
     DIE(ctx, "set propagation of /: %s", strerror(errno));
+  /* A shared parent would propagate the bind below and fail pivot_root. */
+  const struct record *parent = plan_find(plan, OP_ROOTFS_PARENT_PRIVATE);
+  if (parent && mount(NULL, field_str(parent, 0), NULL, MS_PRIVATE, NULL) < 0)
+    DIE(ctx, "make the rootfs's parent mount %s private: %s", field_str(parent, 0), strerror(errno));
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
     DIE(ctx, "bind rootfs %s: %s", rootfs, strerror(errno));
   ctx->root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -176,6 +180,13 @@ void rootfs_prepare(struct child_ctx *ctx) {
   }
 }
 
+/* linux.rootfsPropagation for the container's own "/", now that it is "/". */
+static void root_propagation(struct child_ctx *ctx) {
+  const struct record *prop = plan_find(ctx->plan, OP_ROOTFS_PROPAGATION);
+  unsigned long flags = prop && prop->n > 1 ? field_u64(prop, 1) : 0;
+  if (flags && mount(NULL, "/", NULL, flags, NULL) < 0) DIE(ctx, "apply rootfsPropagation to /: %s", strerror(errno));
+}
+
 void rootfs_pivot(struct child_ctx *ctx) {
   const char *rootfs = field_str(plan_find(ctx->plan, OP_ROOTFS), 0);
   close(ctx->root_fd);
@@ -186,6 +197,7 @@ void rootfs_pivot(struct child_ctx *ctx) {
     if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0) DIE(ctx, "move rootfs to /: %s", strerror(errno));
     if (chroot(".") < 0) DIE(ctx, "chroot: %s", strerror(errno));
     if (chdir("/") < 0) DIE(ctx, "chdir /: %s", strerror(errno));
+    root_propagation(ctx);
     return;
   }
   int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -200,6 +212,7 @@ void rootfs_pivot(struct child_ctx *ctx) {
   if (chdir("/") < 0) DIE(ctx, "chdir /: %s", strerror(errno));
   close(old_root);
   close(new_root);
+  root_propagation(ctx);
 }
 
 static void mask_path(struct child_ctx *ctx, const char *path) {

@@ -38,3 +38,30 @@ export function isCgroup2Only(): boolean {
   const mounts = hostCgroupMounts();
   return mounts.length > 0 && mounts.every((m) => m.fsType === 'cgroup2');
 }
+
+/** The mount a path lives on, from this process's mountinfo. */
+export interface MountOfPath {
+  /** Its mount point: the longest one that is the path or a parent of it. */
+  mountPoint: string;
+  /** Its propagation has a peer group here ("shared:N" in the optional fields). */
+  shared: boolean;
+}
+
+/**
+ * The mount `path` (a real path, no symlinks) is on. Read fresh on every call:
+ * mounts come and go. When a mount point is covered by a later mount, the
+ * later one (listed after it) is the one in effect.
+ */
+export function mountOf(path: string): MountOfPath | undefined {
+  let best: MountOfPath | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const mountPoint = unescape(left[4] ?? '');
+    const under = mountPoint === '/' || path === mountPoint || path.startsWith(mountPoint + '/');
+    if (!under || (best && mountPoint.length < best.mountPoint.length)) continue;
+    best = { mountPoint, shared: left.slice(6).some((f) => f.startsWith('shared:')) };
+  }
+  return best;
+}

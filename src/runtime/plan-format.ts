@@ -48,6 +48,7 @@ export const PLAN_OP = {
   CONTAINER_HOOK: 41,
   CGROUP_SELF: 42,
   CGROUP_CLONE_INTO: 43,
+  ROOTFS_PARENT_PRIVATE: 44,
 } as const;
 
 export type PlanOp = (typeof PLAN_OP)[keyof typeof PLAN_OP];

@@ -5,14 +5,14 @@
  * This runs on every container start, so it only touches the filesystem
  * where it must (args[0] lookup, bind sources, symlink checks).
  */
-import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import type { LinuxDevice, LinuxNamespaceType, Mount, Process, Spec } from '../oci/runtime-spec.ts';
 import { BerthError } from '../common/errors.ts';
 import { allKernelCapabilities, capabilityMask } from './capabilities.ts';
 import { compileSeccomp } from './seccomp/index.ts';
 import { configError } from './errors.ts';
-import { hostCgroupMounts, isCgroup2Only } from './host-mounts.ts';
+import { hostCgroupMounts, isCgroup2Only, mountOf } from './host-mounts.ts';
 import { MS, PROPAGATION_OPTIONS, parseMountOptions } from './mount-options.ts';
 import { MODE_DETACH, MODE_MONITOR, PLAN_OP, PlanWriter } from './plan-format.ts';
 import { resolveInRoot } from './resolve-in-root.ts';
@@ -244,12 +244,18 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
   const linux = spec.linux ?? {};
   w.add(PLAN_OP.ROOTFS, rootfs);
   let rootProp = MS.SLAVE | MS.REC;
+  let afterPivot = 0;
   if (linux.rootfsPropagation) {
     const p = PROPAGATION_OPTIONS[linux.rootfsPropagation];
     if (p === undefined) throw configError('linux.rootfsPropagation', `unknown propagation ${JSON.stringify(linux.rootfsPropagation)}`);
     rootProp = p;
+    // The container's own "/" gets the asked propagation once it is "/" (the
+    // rootfs bind is private by then); private it already is.
+    if (!(p & MS.PRIVATE)) afterPivot = p;
   }
-  w.add(PLAN_OP.ROOTFS_PROPAGATION, rootProp);
+  w.add(PLAN_OP.ROOTFS_PROPAGATION, rootProp, afterPivot);
+  const parent = sharedRootfsParent(rootfs, rootProp, userns);
+  if (parent) w.add(PLAN_OP.ROOTFS_PARENT_PRIVATE, parent);
   if (opts.noPivot) w.add(PLAN_OP.NO_PIVOT);
 
   // As runc (needsSetupDev): the default devices and /dev symlinks go into
@@ -331,6 +337,35 @@ function checkProcMount(m: Mount, dest: string, bundle: string, i: number): void
   }
   if (PROC_MOUNT_ALLOWED.has(dest)) return;
   throw configError(where, `"${dest}" cannot be mounted because it is inside /proc`);
+}
+
+/**
+ * runc's rootfsParentMountPrivate: the mount the rootfs lives on (the rootfs
+ * itself when it is a mount point) must not be shared when the rootfs is
+ * bound onto itself, or the bind propagates to its peers (the host) and
+ * pivot_root/MS_MOVE refuse a new root under a shared parent (EINVAL). Which
+ * mount, and whether it will be shared once "/" has been given rootProp in
+ * the container's mount namespace, is known here; the launcher then makes it
+ * private. With the default rslave (or any recursive slave/private), nothing
+ * is shared and mountinfo is not read.
+ */
+function sharedRootfsParent(rootfs: string, rootProp: number, userns: boolean): string | undefined {
+  const recursive = (rootProp & MS.REC) !== 0;
+  if (recursive && !(rootProp & MS.SHARED)) return undefined;
+  let real: string;
+  try {
+    real = realpathSync(rootfs);
+  } catch {
+    return undefined;
+  }
+  const m = mountOf(real);
+  if (!m) return undefined;
+  // Did the propagation change of "/" reach this mount? Otherwise it keeps the
+  // host's; a mount namespace owned by another user namespace copies shared
+  // mounts as slaves.
+  const reached = recursive || m.mountPoint === '/';
+  const shared = reached ? (rootProp & MS.SHARED) !== 0 : m.shared && !userns;
+  return shared ? m.mountPoint : undefined;
 }
 
 function addMount(w: PlanWriter, m: Mount, dest: string, bundle: string, i: number): void {

@@ -239,6 +239,58 @@ describe('berth-runtime run: isolation', () => {
     assert.equal(r.stdout, '0=99\n50=99\n150=99\n250=99\n');
   });
 
+  test('rootfsPropagation shared/rshared: the container starts (pivot_root and --no-pivot) and its / is shared', async () => {
+    const rootLine = "grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo";
+    for (const prop of ['shared', 'rshared'] as const) {
+      for (const noPivot of [false, true]) {
+        bundle.spec = JSON.parse(freshSpec);
+        bundle.spec.process!.terminal = false;
+        bundle.spec.process!.args = shArgs(`${rootLine}; grep -c shared: /proc/self/mountinfo`);
+        bundle.spec.linux!.rootfsPropagation = prop;
+        bundle.write();
+        const r = await cli(env.root, ['run', ...(noPivot ? ['--no-pivot'] : []), '--bundle', bundle.dir, `iso-${n++}`]);
+        assert.equal(r.code, 0, `${prop}${noPivot ? ' --no-pivot' : ''}: ${r.stderr}`);
+        const [root, count] = r.stdout.trim().split('\n');
+        assert.match(root!, / shared:\d+ /, `${prop}: / is shared`);
+        // rshared makes every mount shared, shared only "/".
+        if (prop === 'rshared') assert.ok(Number(count) > 5, r.stdout);
+        else assert.equal(count, '1', r.stdout);
+      }
+    }
+  });
+
+  test('rootfsPropagation rshared with the bundle on a shared host mount: the rootfs bind stays out of the host', async () => {
+    const parent = join(env.tmp, 'shared-parent');
+    mkdirSync(parent);
+    execFileSync('mount', ['-t', 'tmpfs', 'berth-shared-parent', parent]);
+    try {
+      execFileSync('mount', ['--make-shared', parent]);
+      const b = await makeBundle(parent, 'b');
+      b.spec.process!.args = ['sleep', '100'];
+      b.spec.linux!.rootfsPropagation = 'rshared';
+      b.write();
+      const id = `iso-${n++}`;
+      const r = await cli(env.root, ['run', '-d', '--bundle', b.dir, id]);
+      try {
+        assert.equal(r.code, 0, r.stderr);
+        const hostPoints = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((p) => p?.startsWith(parent));
+        assert.deepEqual(hostPoints, [parent], 'no mount of the container propagated to the host');
+        // The parent mount is made private in the container only: still shared here.
+        assert.match(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === parent)!, / shared:\d+ /);
+      } finally {
+        await cli(env.root, ['delete', '--force', id]);
+      }
+      // private (not recursive) leaves the shared parent as it is on the host: made private too.
+      b.spec.process!.args = ['true'];
+      b.spec.linux!.rootfsPropagation = 'private';
+      b.write();
+      const p = await cli(env.root, ['run', '--bundle', b.dir, `iso-${n++}`]);
+      assert.equal(p.code, 0, p.stderr);
+    } finally {
+      execFileSync('umount', ['-l', parent]);
+    }
+  });
+
   test('without a /dev mount the default devices and /dev symlinks are made in the rootfs /dev (runc: unless /dev is a bind)', async () => {
     const devDir = join(bundle.rootfs, 'dev');
     const r = await run(

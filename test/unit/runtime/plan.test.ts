@@ -4,7 +4,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Spec } from '../../../src/oci/runtime-spec.ts';
 import { defaultSpec } from '../../../src/runtime/default-spec.ts';
@@ -95,6 +95,23 @@ describe('computePlan', () => {
     const bound = spec();
     bound.mounts = [...noDev.mounts, { destination: '/dev', source: '/dev', options: ['rbind'] }];
     assert.equal(records(bound).some((r) => r.op === 'MKNOD' || r.op === 'SYMLINK'), false);
+  });
+
+  test('rootfsPropagation: rslave by default; shared makes the rootfs parent mount private and is reapplied after pivot', () => {
+    const def = records(spec());
+    assert.deepEqual(def.find((r) => r.op === 'ROOTFS_PROPAGATION')!.fields, [String(MS.SLAVE | MS.REC), '0']);
+    assert.equal(def.some((r) => r.op === 'ROOTFS_PARENT_PRIVATE'), false);
+    const s = spec();
+    s.linux!.rootfsPropagation = 'rshared';
+    const recs = records(s);
+    assert.deepEqual(recs.find((r) => r.op === 'ROOTFS_PROPAGATION')!.fields, [String(MS.SHARED | MS.REC), String(MS.SHARED | MS.REC)]);
+    const parent = recs.find((r) => r.op === 'ROOTFS_PARENT_PRIVATE')!.fields[0]!;
+    const real = realpathSync(rootfs);
+    assert.ok(parent === '/' || real === parent || real.startsWith(parent + '/'), `${parent} holds ${real}`);
+    assert.ok(recs.findIndex((r) => r.op === 'ROOTFS_PARENT_PRIVATE') < recs.findIndex((r) => r.op === 'MOUNT'));
+    const priv = spec();
+    priv.linux!.rootfsPropagation = 'rprivate';
+    assert.deepEqual(records(priv).find((r) => r.op === 'ROOTFS_PROPAGATION')!.fields, [String(MS.PRIVATE | MS.REC), '0']);
   });
 
   test('user namespace: maps, devices bound from the host instead of mknod', () => {
