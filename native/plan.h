@@ -57,7 +57,8 @@ enum plan_op {
   OP_CGROUP_SELF = 42,      /* [path of a cgroup v1 `tasks` file] the joiner writes "0" (itself) */
   OP_CGROUP_CLONE_INTO = 43, /* [cgroup2 directory] the joiner is born there (clone3 CLONE_INTO_CGROUP) */
   OP_ROOTFS_PARENT_PRIVATE = 44, /* [host mount point] made private before the rootfs is bound onto itself */
-  OP_MAX = 45,
+  OP_LOOPBACK_UP = 45,      /* [] bring "lo" up (a new network namespace was created) */
+  OP_MAX = 46,
 };
 
 /* OP_MODE flags */

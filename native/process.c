@@ -12,6 +12,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <grp.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,19 @@ void process_console(struct child_ctx *ctx) {
   close(slave);
 }
 
+/* A new network namespace starts with "lo" down; runc brings it up. */
+static void loopback_up(struct child_ctx *ctx) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) DIE(ctx, "socket for the loopback interface: %s", strerror(errno));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) DIE(ctx, "get flags of lo: %s", strerror(errno));
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) DIE(ctx, "bring lo up: %s", strerror(errno));
+  close(fd);
+}
+
 void process_settings(struct child_ctx *ctx) {
   const struct plan *plan = ctx->plan;
   for (size_t i = 0; i < plan->nrecs; i++) {
@@ -124,6 +138,9 @@ void process_settings(struct child_ctx *ctx) {
       }
       DIE(ctx, "setrlimit %d to %llu:%llu: %s", res, field_u64(r, 1), field_u64(r, 2), strerror(errno));
     }
+    case OP_LOOPBACK_UP:
+      loopback_up(ctx);
+      break;
     case OP_PERSONALITY:
       if (personality((unsigned long)field_u64(r, 0)) < 0) DIE(ctx, "personality: %s", strerror(errno));
       break;

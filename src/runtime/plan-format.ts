@@ -49,6 +49,7 @@ export const PLAN_OP = {
   CGROUP_SELF: 42,
   CGROUP_CLONE_INTO: 43,
   ROOTFS_PARENT_PRIVATE: 44,
+  LOOPBACK_UP: 45,
 } as const;
 
 export type PlanOp = (typeof PLAN_OP)[keyof typeof PLAN_OP];

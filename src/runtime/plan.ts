@@ -198,6 +198,8 @@ export function computePlan(opts: PlanOptions): Plan {
       checkSysctl(key, nsTypes);
       w.add(PLAN_OP.SYSCTL, key.replace(/\./g, '/'), value);
     }
+    // runc brings the loopback interface of a new network namespace up.
+    if (newFlags & CLONE_FLAGS.network) w.add(PLAN_OP.LOOPBACK_UP);
     if (linux.personality) {
       const domain = { LINUX: 0, LINUX32: 8 }[linux.personality.domain];
       if (domain === undefined) throw configError('linux.personality.domain', `must be LINUX or LINUX32, got ${JSON.stringify(linux.personality.domain)}`);

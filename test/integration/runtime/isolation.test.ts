@@ -239,6 +239,26 @@ describe('berth-runtime run: isolation', () => {
     assert.equal(r.stdout, '0=99\n50=99\n150=99\n250=99\n');
   });
 
+  test('a new network namespace has lo up: a server on 127.0.0.1 answers inside the container', async () => {
+    const script =
+      'ip link show lo | head -1; ' +
+      "(echo pong | nc -l -p 7777 >/dev/null &) ; i=0; while [ $i -lt 50 ] && ! grep -q ':1E61 ' /proc/net/tcp; do sleep 0.1; i=$((i+1)); done; " +
+      'echo ping | nc -w 2 127.0.0.1 7777';
+    const r = await run(script);
+    assert.equal(r.code, 0, r.stderr);
+    const [link, answer] = r.stdout.trim().split('\n');
+    assert.match(link!, /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+    assert.equal(answer, 'pong');
+    // In a user namespace too (the namespace's root owns the new network namespace).
+    const userns = await run('ip link show lo | head -1', (b) => {
+      b.spec.linux!.namespaces!.push({ type: 'user' });
+      b.spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      b.spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    assert.equal(userns.code, 0, userns.stderr);
+    assert.match(userns.stdout, /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+  });
+
   test('rootfsPropagation shared/rshared: the container starts (pivot_root and --no-pivot) and its / is shared', async () => {
     const rootLine = "grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo";
     for (const prop of ['shared', 'rshared'] as const) {

@@ -61,6 +61,7 @@ describe('computePlan', () => {
     assert.ok(recs.some((r) => r.op === 'READONLY_PATH' && r.fields[0] === '/proc/sys'));
     assert.ok(recs.some((r) => r.op === 'ROOT_READONLY'));
     assert.deepEqual(recs.find((r) => r.op === 'HOSTNAME')!.fields, ['berth']);
+    assert.ok(recs.some((r) => r.op === 'LOOPBACK_UP'), 'a new network namespace gets lo up');
     // AUDIT_WRITE(29) KILL(5) NET_BIND_SERVICE(10); ambient needs inheritable, which is empty.
     assert.deepEqual(recs.find((r) => r.op === 'CAPS')!.fields, ['536871968', '536871968', '536871968', '0', '0']);
     assert.deepEqual(recs.find((r) => r.op === 'RLIMIT')!.fields, ['7', '1024', '1024', '0']);
@@ -130,7 +131,7 @@ describe('computePlan', () => {
     const recs = records(spec(), { joinPid: 4242 });
     const joins = recs.filter((r) => r.op === 'NS_JOIN').map((r) => r.fields[1]);
     assert.deepEqual(joins, ['/proc/4242/ns/ipc', '/proc/4242/ns/uts', '/proc/4242/ns/net', '/proc/4242/ns/pid', '/proc/4242/ns/cgroup', '/proc/4242/ns/mnt']);
-    assert.equal(recs.some((r) => r.op === 'MOUNT' || r.op === 'ROOTFS' || r.op === 'NS_NEW'), false);
+    assert.equal(recs.some((r) => r.op === 'MOUNT' || r.op === 'ROOTFS' || r.op === 'NS_NEW' || r.op === 'LOOPBACK_UP'), false);
   });
 
   test('rlimits beyond 2^63 mean unlimited; seccomp goes in early without no_new_privs', () => {
