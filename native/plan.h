@@ -58,7 +58,10 @@ enum plan_op {
   OP_CGROUP_CLONE_INTO = 43, /* [cgroup2 directory] the joiner is born there (clone3 CLONE_INTO_CGROUP) */
   OP_ROOTFS_PARENT_PRIVATE = 44, /* [host mount point] made private before the rootfs is bound onto itself */
   OP_LOOPBACK_UP = 45,      /* [] bring "lo" up (a new network namespace was created) */
-  OP_MAX = 46,
+  OP_IOPRIO = 46,           /* [ioprio value for ioprio_set(IOPRIO_WHO_PROCESS, 0, …)] */
+  OP_SCHED = 47,            /* [policy, flags, nice, priority, runtime, deadline, period] for sched_setattr */
+  OP_LSM_EXEC = 48,         /* [config field, attr file, value] the LSM label the process gets on exec */
+  OP_MAX = 49,
 };
 
 /* OP_MODE flags */

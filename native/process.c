@@ -104,6 +104,30 @@ static void loopback_up(struct child_ctx *ctx) {
   close(fd);
 }
 
+/* struct sched_attr (SCHED_ATTR_SIZE_VER1); older libcs do not declare it. */
+struct berth_sched_attr {
+  uint32_t size, sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime, sched_deadline, sched_period;
+  uint32_t sched_util_min, sched_util_max;
+};
+
+static void set_scheduler(struct child_ctx *ctx, const struct record *r) {
+  struct berth_sched_attr a;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  a.sched_policy = (uint32_t)field_u64(r, 0);
+  a.sched_flags = field_u64(r, 1);
+  a.sched_nice = (int32_t)field_i64(r, 2);
+  a.sched_priority = (uint32_t)field_u64(r, 3);
+  a.sched_runtime = field_u64(r, 4);
+  a.sched_deadline = field_u64(r, 5);
+  a.sched_period = field_u64(r, 6);
+  if (syscall(SYS_sched_setattr, 0, &a, 0) < 0) DIE(ctx, "process.scheduler: sched_setattr: %s", strerror(errno));
+}
+
 void process_settings(struct child_ctx *ctx) {
   const struct plan *plan = ctx->plan;
   for (size_t i = 0; i < plan->nrecs; i++) {
@@ -137,6 +161,21 @@ void process_settings(struct child_ctx *ctx) {
         if (setrlimit(res, &want) == 0) break;
       }
       DIE(ctx, "setrlimit %d to %llu:%llu: %s", res, field_u64(r, 1), field_u64(r, 2), strerror(errno));
+    }
+    case OP_IOPRIO:
+      /* ioprio_set(IOPRIO_WHO_PROCESS, 0 = this process, value) */
+      if (syscall(SYS_ioprio_set, 1, 0, (int)field_u64(r, 0)) < 0) DIE(ctx, "process.ioPriority: ioprio_set: %s", strerror(errno));
+      break;
+    case OP_SCHED:
+      set_scheduler(ctx, r);
+      break;
+    case OP_LSM_EXEC: {
+      const char *path = field_str(r, 1), *value = field_str(r, 2);
+      int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, value, r->f[2].len) != (ssize_t)r->f[2].len)
+        DIE(ctx, "%s: write %s to %s: %s", field_str(r, 0), value, path, strerror(errno));
+      close(fd);
+      break;
     }
     case OP_LOOPBACK_UP:
       loopback_up(ctx);

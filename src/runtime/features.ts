@@ -27,8 +27,9 @@ export function runtimeFeatures(): Record<string, unknown> {
         knownFlags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
         supportedFlags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
       },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      // Applied (attr/exec) where the host has the LSM; refused where it does not.
+      apparmor: { enabled: true },
+      selinux: { enabled: true },
       intelRdt: { enabled: false },
     },
     annotations: { 'org.opencontainers.runc.version': 'berth-runtime 0.1.0 (runc-compatible)' },

@@ -50,6 +50,9 @@ export const PLAN_OP = {
   CGROUP_CLONE_INTO: 43,
   ROOTFS_PARENT_PRIVATE: 44,
   LOOPBACK_UP: 45,
+  IOPRIO: 46,
+  SCHED: 47,
+  LSM_EXEC: 48,
 } as const;
 
 export type PlanOp = (typeof PLAN_OP)[keyof typeof PLAN_OP];

@@ -15,6 +15,7 @@ import { configError } from './errors.ts';
 import { hostCgroupMounts, isCgroup2Only, mountOf } from './host-mounts.ts';
 import { MS, PROPAGATION_OPTIONS, parseMountOptions } from './mount-options.ts';
 import { MODE_DETACH, MODE_MONITOR, PLAN_OP, PlanWriter } from './plan-format.ts';
+import type { PlanField } from './plan-format.ts';
 import { resolveInRoot } from './resolve-in-root.ts';
 
 export const CLONE_FLAGS: Record<LinuxNamespaceType, number> = {
@@ -462,6 +463,9 @@ function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, newUserns: 
   }
   if (opts.consoleSocket) w.add(PLAN_OP.CONSOLE_SOCKET, opts.consoleSocket);
   if (proc.oomScoreAdj !== undefined) w.add(PLAN_OP.OOM_SCORE_ADJ, proc.oomScoreAdj);
+  if (proc.ioPriority !== undefined) w.add(PLAN_OP.IOPRIO, ioPriorityValue(proc.ioPriority));
+  if (proc.scheduler !== undefined) w.add(PLAN_OP.SCHED, ...schedulerFields(proc.scheduler));
+  addLsmLabels(w, proc);
   (proc.rlimits ?? []).forEach((r, i) => {
     const res = RLIMITS[r.type];
     if (res === undefined) throw configError(`process.rlimits[${i}].type`, `unknown rlimit ${JSON.stringify(r.type)}`);
@@ -490,6 +494,89 @@ function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, newUserns: 
   w.add(PLAN_OP.CWD, proc.cwd);
   if (opts.execFifo) w.add(PLAN_OP.EXEC_FIFO, opts.execFifo);
   if (opts.preserveFds) w.add(PLAN_OP.PRESERVE_FDS, opts.preserveFds);
+}
+
+const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+const IOPRIO_CLASS_SHIFT = 13;
+
+/** process.ioPriority → the value for ioprio_set(IOPRIO_WHO_PROCESS, 0, value). */
+function ioPriorityValue(io: Process['ioPriority']): number {
+  if (io === null || typeof io !== 'object') throw configError('process.ioPriority', 'must be an object {class, priority}');
+  const cls = IOPRIO_CLASSES[io.class];
+  if (cls === undefined) throw configError('process.ioPriority.class', `must be one of ${Object.keys(IOPRIO_CLASSES).join(', ')}, got ${JSON.stringify(io.class)}`);
+  const prio = io.priority ?? 0;
+  if (!Number.isInteger(prio) || prio < 0 || prio > 7) throw configError('process.ioPriority.priority', `must be an integer 0–7, got ${JSON.stringify(io.priority)}`);
+  return (cls << IOPRIO_CLASS_SHIFT) | prio;
+}
+
+const SCHED_POLICIES: Record<string, number> = {
+  SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6,
+};
+const SCHED_FLAGS: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01, SCHED_FLAG_RECLAIM: 0x02, SCHED_FLAG_DL_OVERRUN: 0x04, SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10, SCHED_FLAG_UTIL_CLAMP_MIN: 0x20, SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+
+/** process.scheduler → [policy, flags, nice, priority, runtime, deadline, period] for sched_setattr (runc's checks). */
+function schedulerFields(sc: Process['scheduler']): PlanField[] {
+  const f = 'process.scheduler';
+  if (sc === null || typeof sc !== 'object') throw configError(f, 'must be an object {policy, …}');
+  const policy = SCHED_POLICIES[sc.policy];
+  if (policy === undefined) throw configError(`${f}.policy`, `must be one of ${Object.keys(SCHED_POLICIES).join(', ')}, got ${JSON.stringify(sc.policy)}`);
+  const nice = sc.nice ?? 0;
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw configError(`${f}.nice`, `must be an integer -20–19, got ${JSON.stringify(sc.nice)}`);
+  const realtime = sc.policy === 'SCHED_FIFO' || sc.policy === 'SCHED_RR';
+  const priority = sc.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < 0) throw configError(`${f}.priority`, `must be a non-negative integer, got ${JSON.stringify(sc.priority)}`);
+  if (priority !== 0 && !realtime) throw configError(`${f}.priority`, `can only be set for SCHED_FIFO or SCHED_RR, not ${sc.policy}`);
+  if (realtime && (priority < 1 || priority > 99)) throw configError(`${f}.priority`, `${sc.policy} needs a priority 1–99, got ${priority}`);
+  let flags = 0;
+  if (sc.flags !== undefined) {
+    if (!Array.isArray(sc.flags)) throw configError(`${f}.flags`, 'must be an array of SCHED_FLAG_* names');
+    sc.flags.forEach((name, i) => {
+      const bit = SCHED_FLAGS[name];
+      if (bit === undefined) throw configError(`${f}.flags[${i}]`, `unknown flag ${JSON.stringify(name)} (known: ${Object.keys(SCHED_FLAGS).join(', ')})`);
+      flags |= bit;
+    });
+  }
+  const times: bigint[] = [];
+  for (const k of ['runtime', 'deadline', 'period'] as const) {
+    const v = sc[k] ?? 0;
+    if (!Number.isInteger(v) || v < 0) throw configError(`${f}.${k}`, `must be a non-negative integer (nanoseconds), got ${JSON.stringify(sc[k])}`);
+    if (v !== 0 && sc.policy !== 'SCHED_DEADLINE') throw configError(`${f}.${k}`, `can only be set for SCHED_DEADLINE, not ${sc.policy}`);
+    times.push(BigInt(v));
+  }
+  return [policy, flags, nice, priority, ...times];
+}
+
+function lsmEnabled(file: string, want: RegExp): boolean {
+  try {
+    return want.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * process.selinuxLabel / process.apparmorProfile: the label the process gets
+ * at execve (attr/exec), as runc sets it. Asked for on a host without that
+ * LSM, the container is refused (runc: "selinux label is specified in config,
+ * but selinux is disabled or not supported") rather than run unconfined.
+ */
+function addLsmLabels(w: PlanWriter, proc: Process): void {
+  if (proc.selinuxLabel) {
+    if (!existsSync('/sys/fs/selinux/enforce')) {
+      throw configError('process.selinuxLabel', 'selinux label is specified in config, but selinux is disabled or not supported');
+    }
+    w.add(PLAN_OP.LSM_EXEC, 'process.selinuxLabel', '/proc/thread-self/attr/exec', proc.selinuxLabel);
+  }
+  if (proc.apparmorProfile) {
+    if (!lsmEnabled('/sys/module/apparmor/parameters/enabled', /^Y/)) {
+      throw configError('process.apparmorProfile', `apparmor profile ${JSON.stringify(proc.apparmorProfile)} is specified in config, but AppArmor is disabled or not supported (/sys/module/apparmor/parameters/enabled is not "Y")`);
+    }
+    const attr = existsSync('/proc/thread-self/attr/apparmor/exec') ? '/proc/thread-self/attr/apparmor/exec' : '/proc/thread-self/attr/exec';
+    w.add(PLAN_OP.LSM_EXEC, 'process.apparmorProfile', attr, `exec ${proc.apparmorProfile}`);
+  }
 }
 
 const RLIM_INFINITY = (1n << 64n) - 1n;

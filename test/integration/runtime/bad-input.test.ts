@@ -100,6 +100,26 @@ describe('berth-runtime: bad input', () => {
     await expectRefused((s) => s.mounts!.push({ destination: '/proc', type: 'bind', source: '/tmp', options: ['rbind'] }),
       /mounts\[7\]\.destination: "\/proc" cannot be mounted because it is not of type proc/);
   });
+  test('an LSM label on a host without that LSM is refused (runc: selinux label … but selinux is disabled)', async () => {
+    if (!existsSync('/sys/fs/selinux/enforce')) {
+      await expectRefused((s) => (s.process!.selinuxLabel = 'system_u:system_r:container_t:s0'),
+        /config\.json: process\.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/);
+    }
+    const apparmor = existsSync('/sys/module/apparmor/parameters/enabled') && readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').startsWith('Y');
+    if (!apparmor) {
+      await expectRefused((s) => (s.process!.apparmorProfile = 'berth-test'),
+        /config\.json: process\.apparmorProfile: apparmor profile "berth-test" is specified in config, but AppArmor is disabled or not supported/);
+    }
+  });
+  test('bad process.ioPriority and process.scheduler name the field', async () => {
+    await expectRefused((s) => (s.process!.ioPriority = { class: 'IOPRIO_CLASS_BOGUS' as 'IOPRIO_CLASS_BE', priority: 0 }), /process\.ioPriority\.class: must be one of IOPRIO_CLASS_RT/);
+    await expectRefused((s) => (s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 8 }), /process\.ioPriority\.priority: must be an integer 0–7, got 8/);
+    await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_WHENEVER' }), /process\.scheduler\.policy: must be one of SCHED_OTHER/);
+    await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', nice: 20 }), /process\.scheduler\.nice: must be an integer -20–19/);
+    await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_BATCH', priority: 5 }), /process\.scheduler\.priority: can only be set for SCHED_FIFO or SCHED_RR/);
+    await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', runtime: 1000 }), /process\.scheduler\.runtime: can only be set for SCHED_DEADLINE/);
+    await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_NOPE'] }), /process\.scheduler\.flags\[0\]: unknown flag "SCHED_FLAG_NOPE"/);
+  });
   test('a sysctl that is not namespaced', () => expectRefused((s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), /linux\.sysctl\.vm\.swappiness: is not namespaced/));
   test('a bad container id', async () => {
     const r = await cli(env.root, ['create', '--bundle', bundle.dir, '../escape']);

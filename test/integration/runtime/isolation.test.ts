@@ -239,6 +239,23 @@ describe('berth-runtime run: isolation', () => {
     assert.equal(r.stdout, '0=99\n50=99\n150=99\n250=99\n');
   });
 
+  test('process.ioPriority and process.scheduler are applied before exec (and inherited by children)', async () => {
+    // /proc/self/stat fields 19 (nice), 40 (rt_priority), 41 (policy: 3 SCHED_BATCH, 5 SCHED_IDLE).
+    const stat = 'cut -d" " -f19,40,41 /proc/self/stat';
+    const batch = await run(`ionice -p $$; ${stat}; sh -c 'ionice -p $$'`, (b) => {
+      b.spec.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+      b.spec.process!.scheduler = { policy: 'SCHED_BATCH', nice: 7 };
+    });
+    assert.equal(batch.code, 0, batch.stderr);
+    assert.equal(batch.stdout, 'best-effort: prio 6\n7 0 3\nbest-effort: prio 6\n');
+    const idle = await run(`ionice -p $$; ${stat}`, (b) => {
+      b.spec.process!.ioPriority = { class: 'IOPRIO_CLASS_IDLE', priority: 0 };
+      b.spec.process!.scheduler = { policy: 'SCHED_IDLE' };
+    });
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.equal(idle.stdout, 'idle\n0 0 5\n');
+  });
+
   test('a new network namespace has lo up: a server on 127.0.0.1 answers inside the container', async () => {
     const script =
       'ip link show lo | head -1; ' +

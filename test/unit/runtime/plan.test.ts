@@ -115,6 +115,23 @@ describe('computePlan', () => {
     assert.deepEqual(records(priv).find((r) => r.op === 'ROOTFS_PROPAGATION')!.fields, [String(MS.PRIVATE | MS.REC), '0']);
   });
 
+  test('ioPriority and scheduler become ioprio_set and sched_setattr records (create and exec)', () => {
+    const s = spec();
+    s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+    s.process!.scheduler = { policy: 'SCHED_DEADLINE', flags: ['SCHED_FLAG_RESET_ON_FORK', 'SCHED_FLAG_RECLAIM'], runtime: 10_000_000, deadline: 30_000_000, period: 30_000_000 };
+    for (const extra of [{}, { joinPid: 4242 }]) {
+      const recs = records(s, extra);
+      assert.deepEqual(recs.find((r) => r.op === 'IOPRIO')!.fields, [String((2 << 13) | 6)]);
+      assert.deepEqual(recs.find((r) => r.op === 'SCHED')!.fields, ['6', '3', '0', '0', '10000000', '30000000', '30000000']);
+    }
+    const nice = spec();
+    nice.process!.scheduler = { policy: 'SCHED_OTHER', nice: -5 };
+    assert.deepEqual(records(nice).find((r) => r.op === 'SCHED')!.fields, ['0', '0', '-5', '0', '0', '0', '0']);
+    const fifo = spec();
+    fifo.process!.scheduler = { policy: 'SCHED_FIFO' };
+    assert.throws(() => records(fifo), /process\.scheduler\.priority: SCHED_FIFO needs a priority 1–99, got 0/);
+  });
+
   test('user namespace: maps, devices bound from the host instead of mknod', () => {
     const s = spec();
     s.linux!.namespaces!.push({ type: 'user' });
