@@ -5,7 +5,7 @@
  * exits once the container is created, or stays as its own small monitor
  * when an exitFile is asked for).
  */
-import { closeSync, constants as fsConst, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConst, openSync, readFileSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 
 import type { LinuxResources, Process, RuncState, Spec, State } from '../oci/runtime-spec.ts';
 import { OCI_RUNTIME_SPEC_VERSION } from '../oci/runtime-spec.ts';
@@ -65,6 +65,13 @@ function hookState(s: StoredState, status: State['status'], pid = s.pid): State 
   return st;
 }
 
+/** runc's checkTerminal: a console socket only makes sense for a detached process with a terminal. */
+function checkConsoleSocket(consoleSocket: string | undefined, detached: boolean, terminal: boolean): void {
+  if (consoleSocket && (!detached || !terminal)) {
+    throw new BerthError('BERTH_RUNTIME_CONSOLE', `cannot use console socket if runc will not detach or allocate tty (--console-socket with ${terminal ? 'an attached process' : 'process.terminal false'})`, { status: 400 });
+  }
+}
+
 export async function createContainer(opts: CreateOptions): Promise<Created> {
   const root = rootOf(opts.root);
   const bundle = opts.bundle;
@@ -72,6 +79,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const spec = loadSpec(bundle);
   if (!spec.process) throw new BerthError('BERTH_RUNTIME_CONFIG_INVALID', 'config.json: process: required to create a container', { status: 400 });
   validateProcess(spec.process, 'process');
+  // create always detaches; run only with -d.
+  checkConsoleSocket(opts.consoleSocket, !opts.attached, !!spec.process.terminal);
   const rootfs = rootfsPath(spec, bundle);
   const dir = claimContainerDir(root, opts.id);
   let cgroups: ContainerCgroups | undefined;
@@ -175,17 +184,33 @@ export function containerState(root: string | undefined, id: string): RuncState 
   return runcState(r, loadState(r, id));
 }
 
+/** As runc list: the owner is the user owning the container's state directory. */
 export function listContainers(root: string | undefined): RuncState[] {
   const r = rootOf(root);
   const out: RuncState[] = [];
   for (const id of listIds(r)) {
     try {
-      out.push(runcState(r, loadState(r, id)));
+      const st = runcState(r, loadState(r, id));
+      st.owner = userName(statSync(containerDir(r, id)).uid);
+      out.push(st);
     } catch {
       /* deleted meanwhile */
     }
   }
   return out;
+}
+
+/** The user name of uid from /etc/passwd, or "#uid" (runc's fallback). */
+function userName(uid: number): string {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 3 && Number(f[2]) === uid && f[2] !== '') return f[0]!;
+    }
+  } catch {
+    /* no passwd */
+  }
+  return `#${uid}`;
 }
 
 /** Pids of every process in the container's pid namespace (or its init alone without one). */
@@ -309,6 +334,7 @@ export async function execInContainer(opts: ExecOptions): Promise<number> {
   if (status !== 'running' && status !== 'created')
     throw new BerthError('BERTH_RUNTIME_NOT_RUNNING', `cannot exec in container ${opts.id}: it is ${status}`, { status: 409 });
   validateProcess(opts.process, 'process');
+  checkConsoleSocket(opts.consoleSocket, !!opts.detach, !!opts.process.terminal);
   const spec: Spec = state.config;
   const plan = computePlan({
     spec, rootfs: `/proc/${state.pid}/root`, bundle: state.bundle, process: opts.process,

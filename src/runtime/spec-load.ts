@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Spec } from '../oci/runtime-spec.ts';
 import { LINUX_NAMESPACE_TYPES } from '../oci/runtime-spec.ts';
@@ -118,6 +118,11 @@ function validateProcess(p: unknown, where: string): void {
   if (p.user.additionalGids !== undefined && !(Array.isArray(p.user.additionalGids) && p.user.additionalGids.every(isUint)))
     throw configError(`${where}.user.additionalGids`, 'must be an array of non-negative integers');
   if (p.env !== undefined && !isStrArray(p.env)) throw configError(`${where}.env`, 'must be an array of strings');
+  // runc's checks when it builds the environment.
+  (p.env ?? []).forEach((e, i) => {
+    if (!e.includes('=')) throw configError(`${where}.env[${i}]`, `invalid environment variable: ${JSON.stringify(e)}`);
+    if (e.startsWith('=')) throw configError(`${where}.env[${i}]`, `environment variable name can't be empty: ${JSON.stringify(e)}`);
+  });
   if (p.rlimits !== undefined) {
     if (!Array.isArray(p.rlimits)) throw configError(`${where}.rlimits`, 'must be an array');
   }
@@ -126,9 +131,19 @@ function validateProcess(p: unknown, where: string): void {
 
 export { validateProcess };
 
-/** The rootfs host path: root.path relative to the bundle, which must be a directory. */
+/**
+ * The rootfs host path: root.path relative to the bundle (its real path, as
+ * runc works from the bundle as its cwd), which must be a directory and, as
+ * runc requires, no symlink anywhere on the way.
+ */
 export function rootfsPath(spec: Spec, bundle: string): string {
-  const p = resolve(bundle, spec.root!.path);
+  let base = bundle;
+  try {
+    base = realpathSync(bundle);
+  } catch {
+    /* reported below through the rootfs */
+  }
+  const p = resolve(base, spec.root!.path);
   let st;
   try {
     st = statSync(p);
@@ -136,5 +151,7 @@ export function rootfsPath(spec: Spec, bundle: string): string {
     throw new BerthError('BERTH_RUNTIME_ROOTFS_MISSING', `config.json: root.path: rootfs ${p} does not exist`, { status: 400 });
   }
   if (!st.isDirectory()) throw new BerthError('BERTH_RUNTIME_ROOTFS_MISSING', `config.json: root.path: rootfs ${p} is not a directory`, { status: 400 });
+  const real = realpathSync(p);
+  if (real !== p) throw configError('root.path', `invalid rootfs: not an absolute path, or a symlink (${p} resolves to ${real})`);
   return p;
 }

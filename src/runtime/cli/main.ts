@@ -32,7 +32,35 @@ const GLOBAL: FlagSpec = {
   version: { value: false, short: 'v' },
 };
 
+const HELP: FlagSpec = { help: { value: false, short: 'h' } };
+
+const USAGE: Record<string, string> = {
+  create: 'create [--bundle DIR] [--console-socket PATH] [--pid-file FILE] [--no-pivot] [--preserve-fds N] ID',
+  run: 'run [--bundle DIR] [-d] [--console-socket PATH] [--pid-file FILE] [--no-pivot] [--preserve-fds N] [--keep] ID',
+  start: 'start ID',
+  state: 'state ID',
+  kill: 'kill [--all] ID [SIGNAL]',
+  delete: 'delete [--force] ID',
+  list: 'list [--format table|json] [--quiet]',
+  ps: 'ps [--format table|json] ID [PS-OPTIONS...]',
+  exec: 'exec [--process FILE | -e K=V --cwd DIR -u UID[:GID] -t ...] [-d] [--console-socket PATH] [--pid-file FILE] ID [COMMAND [ARG...]]',
+  spec: 'spec [--bundle DIR] [--rootless]',
+  pause: 'pause ID',
+  resume: 'resume ID',
+  update: 'update [--resources FILE|-] [--memory N] [--pids-limit N] [--cpu-quota N] [--cpu-period N] [--cpu-shares N] ID',
+  features: 'features',
+};
+
+const GLOBAL_USAGE =
+  'usage: berth-runtime [--root DIR] [--log FILE] [--log-format json] COMMAND ...\n' +
+  'commands: create start state kill delete run exec ps list pause resume update spec features\n' +
+  '`berth-runtime COMMAND --help` shows the command\'s flags.\n';
+
+/** Exit status of a failed command: 1, but 255 for exec (as runc, so callers tell it from the process's own status). */
+let failureCode = 1;
+
 const CREATE: FlagSpec = {
+  ...HELP,
   bundle: { value: true, short: 'b' },
   'pid-file': { value: true },
   'console-socket': { value: true },
@@ -45,6 +73,7 @@ const CREATE: FlagSpec = {
 };
 
 const EXEC: FlagSpec = {
+  ...HELP,
   process: { value: true, short: 'p' },
   tty: { value: false, short: 't' },
   env: { value: true, short: 'e', multi: true },
@@ -94,8 +123,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, ...rest] = g.rest;
   if (!command || bool(g, 'help')) {
-    process.stdout.write('usage: berth-runtime [--root DIR] [--log FILE] [--log-format json] create|start|state|kill|delete|run|exec|ps|list|pause|resume|update|spec|features ...\n');
-    return command ? 0 : 1;
+    // As runc: help (or no command at all) is not a failure.
+    process.stdout.write(GLOBAL_USAGE);
+    return 0;
+  }
+  if (command === 'exec') failureCode = 255;
+  if (USAGE[command] && wantsHelp(command, rest)) {
+    process.stdout.write(`usage: berth-runtime ${USAGE[command]}\n`);
+    return 0;
   }
   switch (command) {
     case 'create': {
@@ -225,6 +260,23 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** `COMMAND --help` / `-h` among the command's flags (exec and ps: before the container id, after which come the process's own). */
+function wantsHelp(command: string, args: string[]): boolean {
+  if (command === 'exec' || command === 'ps') {
+    const spec = command === 'exec' ? EXEC : { ...HELP, format: { value: true, short: 'f' } };
+    try {
+      return bool(parseFlags(args, spec, { stopAtPositional: true }), 'help');
+    } catch {
+      return false; // the command's own parse reports it
+    }
+  }
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
 /** Attached run/exec: signals to berth-runtime go to the launcher, which passes them to the process. */
 function forwardSignals(target: () => number): void {
   const forward = (sig: NodeJS.Signals) => {
@@ -257,6 +309,9 @@ async function execCommand(root: string, argv: string[]): Promise<number> {
     if (args.length === 0) throw usage('exec: a command is required (or --process FILE)');
     const base = loadState(root, id).config.process!;
     proc = { ...structuredClone(base), args, terminal: bool(p, 'tty') };
+    for (const e of flagAll(p, 'env')) {
+      if (!e.includes('=')) throw usage(`exec --env: invalid environment variable: ${JSON.stringify(e)}`);
+    }
     proc.env = [...(base.env ?? []), ...flagAll(p, 'env')];
     if (flag(p, 'cwd')) proc.cwd = flag(p, 'cwd')!;
     const user = flag(p, 'user');
@@ -274,6 +329,8 @@ async function execCommand(root: string, argv: string[]): Promise<number> {
       proc.capabilities = c;
     }
     if (bool(p, 'no-new-privs')) proc.noNewPrivileges = true;
+    if (flag(p, 'apparmor')) proc.apparmorProfile = flag(p, 'apparmor');
+    if (flag(p, 'process-label')) proc.selinuxLabel = flag(p, 'process-label');
   }
   if (bool(p, 'tty')) proc.terminal = true;
   const detach = bool(p, 'detach');
@@ -298,6 +355,6 @@ main(process.argv.slice(2)).then(
     const msg = errorMessage(err);
     log('error', msg);
     process.stderr.write(`berth-runtime: ${msg}\n`);
-    process.exitCode = 1;
+    process.exitCode = failureCode;
   },
 );

@@ -120,6 +120,19 @@ describe('berth-runtime: bad input', () => {
     await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', runtime: 1000 }), /process\.scheduler\.runtime: can only be set for SCHED_DEADLINE/);
     await expectRefused((s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_NOPE'] }), /process\.scheduler\.flags\[0\]: unknown flag "SCHED_FLAG_NOPE"/);
   });
+  test('a rootfs that is a symlink is refused, as runc (invalid rootfs: not an absolute path, or a symlink)', async () => {
+    symlinkSync(bundle.rootfs, join(bundle.dir, 'rootfs-link'));
+    try {
+      await expectRefused((s) => (s.root!.path = 'rootfs-link'), /config\.json: root\.path: invalid rootfs: not an absolute path, or a symlink/);
+      await expectRefused((s) => (s.root!.path = join(bundle.dir, 'rootfs-link')), /root\.path: invalid rootfs: not an absolute path, or a symlink/);
+    } finally {
+      rmSync(join(bundle.dir, 'rootfs-link'));
+    }
+  });
+  test('process.env entries without a name are refused, as runc', async () => {
+    await expectRefused((s) => s.process!.env!.push('A'), /config\.json: process\.env\[2\]: invalid environment variable: "A"/);
+    await expectRefused((s) => s.process!.env!.push('=x'), /process\.env\[2\]: environment variable name can't be empty: "=x"/);
+  });
   test('a sysctl that is not namespaced', () => expectRefused((s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), /linux\.sysctl\.vm\.swappiness: is not namespaced/));
   test('a bad container id', async () => {
     const r = await cli(env.root, ['create', '--bundle', bundle.dir, '../escape']);

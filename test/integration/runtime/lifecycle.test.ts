@@ -262,6 +262,38 @@ describe('berth-runtime lifecycle', () => {
     await waitFor(() => processesUnder(bundle.rootfs).length === 0, 'the half-made container to be gone');
   });
 
+  test('runc CLI details: exec failures exit 255, exec --env needs =, --help exits 0, list shows the owner', async () => {
+    configure('exec sleep 1000');
+    assert.equal((await cli(env.root, ['run', '-d', '--bundle', bundle.dir, 'cli1'])).code, 0);
+    try {
+      const missing = await cli(env.root, ['exec', 'no-such-container', 'true']);
+      assert.equal(missing.code, 255);
+      assert.match(missing.stderr, /container no-such-container does not exist/);
+      const notFound = await cli(env.root, ['exec', 'cli1', '/no/such/program']);
+      assert.equal(notFound.code, 255);
+      const notExec = await cli(env.root, ['exec', 'cli1', '/etc/passwd']);
+      assert.equal(notExec.code, 255);
+      assert.match(notExec.stderr, /exec: process\.args\[0\]: exec "\/etc\/passwd": permission denied/);
+      const env1 = await cli(env.root, ['exec', '--env', 'A', 'cli1', 'true']);
+      assert.equal(env1.code, 255);
+      assert.match(env1.stderr, /invalid environment variable: "A"/);
+      // The process's own status still comes through.
+      assert.equal((await cli(env.root, ['exec', 'cli1', 'sh', '-c', 'exit 3'])).code, 3);
+      assert.equal((await cli(env.root, ['exec', '--env', 'A=1', 'cli1', 'sh', '-c', 'test "$A" = 1'])).code, 0);
+      // -h after the id belongs to the command.
+      assert.match((await cli(env.root, ['exec', 'cli1', 'sh', '-h'])).stderr, /illegal option -h/);
+      const list = JSON.parse((await cli(env.root, ['list', '-f', 'json'])).stdout) as { id: string; owner: string }[];
+      assert.equal(list.find((c) => c.id === 'cli1')?.owner, 'root');
+    } finally {
+      await cli(env.root, ['delete', '--force', 'cli1']);
+    }
+    for (const args of [['--help'], ['-h'], [], ['create', '--help'], ['run', '-h'], ['exec', '--help'], ['delete', '--help']]) {
+      const h = await cli(env.root, args);
+      assert.equal(h.code, 0, `${args.join(' ')}: ${h.stderr}`);
+      assert.match(h.stdout, /^usage: berth-runtime/);
+    }
+  });
+
   test('spec writes runc-like default configs; features reports support', async () => {
     const dir = join(env.tmp, 'specdir');
     mkdirSync(dir);

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultSpec } from '../../../src/runtime/default-spec.ts';
 import { buildNative, cli, makeBundle, makeRuntimeRoot } from './harness.ts';
@@ -70,14 +70,49 @@ describe('berth-runtime: terminal via --console-socket', () => {
       bundle.spec.process!.consoleSize = { height: 40, width: 100 };
       bundle.spec.process!.args = ['sh', '-c', 'tty; stty size; stat -c %t /dev/console; exit 6'];
       bundle.write();
-      const r = await cli(env.root, ['run', '--console-socket', sock, '--bundle', bundle.dir, `tty-${n++}`]);
-      assert.equal(r.code, 6, r.stderr);
+      // As with runc, a console socket goes with a detached process (run -d, create).
+      const id = `tty-${n++}`;
+      const r = await cli(env.root, ['run', '-d', '--console-socket', sock, '--bundle', bundle.dir, id]);
+      assert.equal(r.code, 0, r.stderr);
       const { out, err } = await rcv.output;
       assert.match(err, /name=\/dev\/ptmx fds=1/);
       assert.equal(out.replace(/\r/g, ''), '/dev/pts/0\n40 100\n88\n');
+      await cli(env.root, ['delete', '--force', id]);
     } finally {
       rcv.child.kill();
     }
+  });
+
+  test("a console socket without a detached process with a terminal is refused, as runc's checkTerminal", async () => {
+    const sock = join(env.tmp, 'never.sock');
+    const refused = /cannot use console socket if runc will not detach or allocate tty/;
+    bundle.spec = defaultSpec();
+    bundle.spec.process!.args = ['true'];
+    bundle.write();
+    const attached = await cli(env.root, ['run', '--console-socket', sock, '--bundle', bundle.dir, `tty-${n++}`]);
+    assert.notEqual(attached.code, 0);
+    assert.match(attached.stderr, refused);
+    bundle.spec.process!.terminal = false;
+    bundle.write();
+    for (const cmd of [['create'], ['run', '-d']]) {
+      const noTty = await cli(env.root, [...cmd, '--console-socket', sock, '--bundle', bundle.dir, `tty-${n++}`]);
+      assert.notEqual(noTty.code, 0);
+      assert.match(noTty.stderr, refused);
+    }
+    bundle.spec.process!.args = ['sleep', '1000'];
+    bundle.write();
+    const id = `tty-exec-${n++}`;
+    assert.equal((await cli(env.root, ['run', '-d', '--bundle', bundle.dir, id])).code, 0);
+    try {
+      for (const flags of [['--tty'], ['-d']]) {
+        const e = await cli(env.root, ['exec', ...flags, '--console-socket', sock, id, 'true']);
+        assert.equal(e.code, 255, e.stderr);
+        assert.match(e.stderr, refused);
+      }
+    } finally {
+      await cli(env.root, ['delete', '--force', id]);
+    }
+    assert.deepEqual(readdirSync(env.root).filter((d) => d.startsWith('tty-') && !d.startsWith('tty-exec')), []);
   });
 
   test('exec --tty into a running container reads input from the pty', async () => {
@@ -91,7 +126,7 @@ describe('berth-runtime: terminal via --console-socket', () => {
     const rcv = receiver(sock, 'hello-through-pty\n');
     try {
       await rcv.listening;
-      const r = await cli(env.root, ['exec', '--tty', '--console-socket', sock, id, 'sh', '-c', 'read line; echo "got:$line"; tty']);
+      const r = await cli(env.root, ['exec', '-d', '--tty', '--console-socket', sock, id, 'sh', '-c', 'read line; echo "got:$line"; tty']);
       assert.equal(r.code, 0, r.stderr);
       const { out } = await rcv.output;
       assert.match(out.replace(/\r/g, ''), /got:hello-through-pty\n\/dev\/pts\/\d+\n/);
