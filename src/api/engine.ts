@@ -5,6 +5,7 @@
 import type { ImageService } from '../image/service.ts';
 import type { EventHub } from './events.ts';
 import type { ContainerService } from '../container/service.ts';
+import type { VolumeService } from '../container/volumes.ts';
 
 export interface EngineInfo {
   dataRoot: string;
@@ -20,4 +21,5 @@ export interface Engine {
   images: ImageService;
   events: EventHub;
   containers: ContainerService;
+  volumes: VolumeService;
 }

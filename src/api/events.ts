@@ -88,6 +88,8 @@ export function eventMatcher(filters: Map<string, string[]>): (e: EngineEvent) =
         : e.Actor.Attributes.image === v || stripTag(e.Actor.Attributes.image) === v,
     ) &&
     any('container', (v) => e.Type === 'container' && (e.Actor.ID.startsWith(v) || e.Actor.Attributes.name === v)) &&
+    any('volume', (v) => e.Type === 'volume' && e.Actor.ID === v) &&
+    any('network', (v) => e.Type === 'network' && (e.Actor.ID === v || e.Actor.Attributes.name === v)) &&
     any('label', (v) => {
       const eq = v.indexOf('=');
       return eq < 0 ? v in e.Actor.Attributes : e.Actor.Attributes[v.slice(0, eq)] === v.slice(eq + 1);

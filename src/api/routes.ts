@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { addContainerDataRoutes, addContainerRoutes } from './container-routes.ts';
 import { addExecRoutes } from './exec-routes.ts';
 import { addSystemDfRoute } from './system-df.ts';
+import { addVolumeRoutes } from './volume-routes.ts';
 
 /** /info's Containers, ContainersRunning, ContainersPaused, ContainersStopped. */
 function containerCounts(engine: Engine): { total: number; running: number; paused: number; stopped: number } {
@@ -39,6 +40,7 @@ export function buildRouter(engine: Engine): Router {
   addContainerRoutes(router, { containers: engine.containers, images: engine.images });
   addContainerDataRoutes(router, { containers: engine.containers, images: engine.images });
   addExecRoutes(router, engine.containers);
-  addSystemDfRoute(router, { containers: engine.containers, images: engine.images });
+  addSystemDfRoute(router, { containers: engine.containers, images: engine.images, volumes: engine.volumes });
+  addVolumeRoutes(router, engine.volumes);
   return router;
 }

@@ -1,14 +1,17 @@
 /**
  * A container's user mounts — `-v`/Binds, `--mount`/Mounts, `--tmpfs`/Tmpfs —
  * resolved to OCI mounts with host paths, with Docker's parsing and errors.
- * Named and anonymous volumes live under <dataRoot>/volumes/<name>/_data.
+ * Named and anonymous volumes are kept by the volume store (volumes.ts, under
+ * <dataRoot>/volumes/<name>/_data); a new empty one first gets the image's
+ * content at its path (Docker's copy-up) unless `nocopy` says not to.
  */
 import { mkdir, stat } from 'node:fs/promises';
-import { isAbsolute, join, posix } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { isAbsolute, posix } from 'node:path';
 import type { Mount } from '../oci/runtime-spec.ts';
 import type { HostConfig, MountPoint } from '../api/container-types.ts';
+import type { EventHub } from '../api/events.ts';
 import { invalidArgument } from '../common/errors.ts';
+import { checkDriver, copyUpImageContent, LocalVolumeStore, parseLocalOptions, pinVolume, VOLUME_NAME } from './volumes.ts';
 
 /** What `docker inspect` shows under .Mounts. */
 export interface MountRecord {
@@ -30,11 +33,6 @@ export interface ResolvedMounts {
 }
 
 const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave']);
-const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-
-export function volumeDataDir(dataRoot: string, name: string): string {
-  return join(dataRoot, 'volumes', name, '_data');
-}
 
 function checkDestination(dest: string, where: string): string {
   if (!dest || !posix.isAbsolute(dest)) {
@@ -54,6 +52,12 @@ interface Parsed {
   options: string[];
   mode: string;
   createHostPath: boolean;
+  /** Volumes: no copy-up of the image's content (`nocopy`, VolumeOptions.NoCopy). */
+  noCopy?: boolean;
+  /** --mount volume options for a volume it creates. */
+  volumeLabels?: Record<string, string>;
+  volumeDriver?: string;
+  volumeOptions?: Record<string, string>;
 }
 
 /** `-v src:dst[:opts]` / `-v dst` (anonymous volume). */
@@ -72,12 +76,14 @@ export function parseBind(spec: string): Parsed {
   } else [source, destination, mode] = parts as [string, string, string];
   let readOnly = false;
   let propagation = 'rprivate';
+  let noCopy = false;
   const options: string[] = [];
   for (const m of mode ? mode.split(',') : []) {
     if (m === 'ro') readOnly = true;
     else if (m === 'rw') readOnly = false;
     else if (PROPAGATIONS.has(m)) propagation = m;
-    else if (m === 'z' || m === 'Z' || m === 'nocopy' || m === 'consistent' || m === 'cached' || m === 'delegated') {
+    else if (m === 'nocopy') noCopy = true;
+    else if (m === 'z' || m === 'Z' || m === 'consistent' || m === 'cached' || m === 'delegated') {
       // SELinux relabelling and macOS consistency flags mean nothing here, as on Docker without SELinux.
     } else {
       throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `invalid mode: ${m} (in volume specification '${spec}')`);
@@ -100,6 +106,7 @@ export function parseBind(spec: string): Parsed {
     mode,
     // -v creates a missing host directory (Docker's legacy behaviour); --mount does not.
     createHostPath: true,
+    ...(noCopy ? { noCopy } : {}),
   };
 }
 
@@ -132,6 +139,10 @@ export function parseMountPoint(m: MountPoint): Parsed {
     options,
     mode: '',
     createHostPath: !!m.BindOptions?.CreateMountpoint,
+    ...(type === 'volume' && m.VolumeOptions?.NoCopy ? { noCopy: true } : {}),
+    ...(type === 'volume' && m.VolumeOptions?.Labels ? { volumeLabels: m.VolumeOptions.Labels } : {}),
+    ...(type === 'volume' && m.VolumeOptions?.DriverConfig?.Name ? { volumeDriver: m.VolumeOptions.DriverConfig.Name } : {}),
+    ...(type === 'volume' && m.VolumeOptions?.DriverConfig?.Options ? { volumeOptions: m.VolumeOptions.DriverConfig.Options } : {}),
   };
 }
 
@@ -154,8 +165,26 @@ export function parseTmpfs(destination: string, opts: string): Parsed {
   return { type: 'tmpfs', source: '', destination: checkDestination(destination, `tmpfs ${destination}`), readOnly, propagation: '', options, mode: opts, createHostPath: false };
 }
 
+export interface ResolveMountsOptions {
+  /** The container's mounted root filesystem: the source of copy-up. */
+  rootfs?: string;
+  /** Copy the image's content into new empty volumes (Docker does it when the container is created: berth at its first start). */
+  copyUp?: boolean;
+  /** For volume create and mount events. */
+  events?: Pick<EventHub, 'emit'>;
+  containerId?: string;
+}
+
 /** Resolve every user mount of a container to OCI mounts; creates volumes and (for -v) missing host dirs. */
-export async function resolveMounts(dataRoot: string, hostConfig: HostConfig, imageVolumes: Record<string, unknown> | undefined): Promise<ResolvedMounts> {
+export async function resolveMounts(
+  dataRoot: string,
+  hostConfig: HostConfig,
+  imageVolumes: Record<string, unknown> | undefined,
+  opts: ResolveMountsOptions = {},
+): Promise<ResolvedMounts> {
+  checkDriver(hostConfig.VolumeDriver);
+  const store = new LocalVolumeStore(dataRoot);
+  const mounted: Array<[string, Record<string, string>]> = [];
   const parsed: Parsed[] = [
     ...(hostConfig.Binds ?? []).map(parseBind),
     ...(hostConfig.Mounts ?? []).map(parseMountPoint),
@@ -181,10 +210,24 @@ export async function resolveMounts(dataRoot: string, hostConfig: HostConfig, im
     let source = p.source;
     let name: string | undefined;
     if (p.type === 'volume') {
-      name = source || randomBytes(32).toString('hex');
-      if (!source) out.anonymousVolumes.push(name);
-      source = volumeDataDir(dataRoot, name);
-      await mkdir(source, { recursive: true });
+      checkDriver(p.volumeDriver);
+      const { volume, created } = await store.create({
+        ...(source ? { name: source } : {}),
+        ...(p.volumeLabels ? { labels: p.volumeLabels } : {}),
+        ...(p.volumeOptions ? { options: p.volumeOptions } : {}),
+      });
+      name = volume.Name;
+      if (!source) {
+        out.anonymousVolumes.push(name);
+        pinVolume(store, name, opts.containerId ?? '');
+      }
+      if (created) opts.events?.emit('volume', 'create', name, { driver: 'local' });
+      source = store.dataPath(volume);
+      if (parseLocalOptions(volume.Options).kind === 'bind' && !(await stat(source).catch(() => undefined))?.isDirectory()) {
+        throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `volume ${name}: its device ${source} is not an existing directory`);
+      }
+      if (opts.copyUp && opts.rootfs && !p.noCopy) await copyUpImageContent(opts.rootfs, p.destination, source);
+      mounted.push([name, { container: opts.containerId ?? '', destination: p.destination, driver: 'local', propagation: '', 'read/write': String(!p.readOnly) }]);
     } else {
       const st = await stat(source).catch(() => undefined);
       if (!st) {
@@ -206,5 +249,6 @@ export async function resolveMounts(dataRoot: string, hostConfig: HostConfig, im
       Propagation: p.type === 'bind' ? p.propagation : '',
     });
   }
+  for (const [name, attrs] of mounted) opts.events?.emit('volume', 'mount', name, attrs);
   return out;
 }

@@ -19,7 +19,8 @@ import type { EventHub } from '../api/events.ts';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
 import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRecord } from './store.ts';
 import { buildContainerSpec, containerArgs, containerCapabilities, parseSecurityOpts, cgroupsPathFor } from './oci-spec.ts';
-import { resolveMounts, volumeDataDir } from './mounts.ts';
+import { resolveMounts } from './mounts.ts';
+import { removeAnonymousVolumes } from './volumes.ts';
 import { resolveUser } from './user.ts';
 import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
@@ -360,7 +361,12 @@ export class ContainerService {
       });
       const rootfs = prepared.rootfs;
       const user = resolveUser(rootfs, rec.Config.User, (hc.GroupAdd ?? []).filter(Boolean));
-      const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? undefined);
+      const resolved = await resolveMounts(this.opts.dataRoot, hc, rec.Config.Volumes ?? undefined, {
+        rootfs,
+        copyUp: rec.State.StartedAt === ZERO_TIME,
+        events: this.opts.events,
+        containerId: rec.Id,
+      });
       const allCaps = ownBoundingCapabilities();
       const caps = containerCapabilities(hc, allCaps);
       const sec = parseSecurityOpts(hc.SecurityOpt);
@@ -651,11 +657,7 @@ export class ContainerService {
       await this.snapshotter.remove(rec.SnapshotKey).catch((err: unknown) => {
         if ((err as BerthError).code !== 'BERTH_SNAPSHOT_NOT_FOUND') throw err;
       });
-      if (opts.volumes) {
-        for (const name of rec.AnonymousVolumes ?? []) {
-          await rm(join(volumeDataDir(this.opts.dataRoot, name), '..'), { recursive: true, force: true });
-        }
-      }
+      if (opts.volumes) await removeAnonymousVolumes(this.opts.dataRoot, rec, this.store.list(), this.opts.events);
       await this.store.delete(rec.Id);
       await rm(this.socketDir(rec.Id), { recursive: true, force: true });
       for (const [execId, ex] of this.execs) if (ex.ContainerID === rec.Id) this.execs.delete(execId);

@@ -9,6 +9,7 @@ import type { Engine } from '../api/engine.ts';
 import { ImageService } from '../image/service.ts';
 import { EventHub } from '../api/events.ts';
 import { ContainerService } from '../container/service.ts';
+import { VolumeService } from '../container/volumes.ts';
 import { initBinary } from '../api/container-routes.ts';
 
 export interface OpenEngineOptions {
@@ -34,10 +35,17 @@ export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
   const events = new EventHub();
   const init = initBinary();
   const containers = await ContainerService.open({ dataRoot: opts.dataRoot, images, events, ...(init ? { initBinary: init } : {}) });
+  const volumes = await VolumeService.open({
+    dataRoot: opts.dataRoot,
+    events,
+    containers: () => containers.store.list(),
+    findContainer: (id) => containers.store.find(id),
+  });
   return {
     images,
     events,
     containers,
+    volumes,
     info: {
       dataRoot: opts.dataRoot,
       insecureRegistries: opts.insecureRegistries,
