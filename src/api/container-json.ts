@@ -10,11 +10,7 @@ import type { ContainerRecord } from '../container/store.ts';
 import type { HostConfig } from './container-types.ts';
 import type { ContainerInspect, ContainerSummary, EndpointJson, MountPointJson, NetworkSettingsJson } from './container-wire.ts';
 import { humanDuration } from './units.ts';
-
-/** Docker's built-in networks have stable ids per daemon; ours are derived from the name. */
-export function builtinNetworkId(name: string): string {
-  return createHash('sha256').update(`berth-network:${name}`).digest('hex');
-}
+import { builtinNetworkId, endpointId, networkName } from '../network/builtin.ts';
 
 function endpoint(containerId: string, network: string): EndpointJson {
   return {
@@ -22,7 +18,7 @@ function endpoint(containerId: string, network: string): EndpointJson {
     Links: null,
     Aliases: null,
     NetworkID: builtinNetworkId(network),
-    EndpointID: createHash('sha256').update(`${containerId}/${network}`).digest('hex'),
+    EndpointID: endpointId(containerId, network),
     Gateway: '',
     IPAddress: '',
     IPPrefixLen: 0,
@@ -32,13 +28,6 @@ function endpoint(containerId: string, network: string): EndpointJson {
     MacAddress: '',
     DriverOpts: null,
   };
-}
-
-/** The network a container is attached to, as Docker names it in NetworkSettings.Networks. */
-function networkName(rec: ContainerRecord): string | undefined {
-  const mode = rec.HostConfig.NetworkMode || 'none';
-  if (mode.startsWith('container:')) return undefined;
-  return mode === 'default' || mode === 'bridge' ? 'none' : mode;
 }
 
 function networks(rec: ContainerRecord, running: boolean): Record<string, EndpointJson> {

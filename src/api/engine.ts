@@ -6,6 +6,7 @@ import type { ImageService } from '../image/service.ts';
 import type { EventHub } from './events.ts';
 import type { ContainerService } from '../container/service.ts';
 import type { VolumeService } from '../container/volumes.ts';
+import type { NetworkService } from '../network/service.ts';
 
 export interface EngineInfo {
   dataRoot: string;
@@ -22,4 +23,5 @@ export interface Engine {
   events: EventHub;
   containers: ContainerService;
   volumes: VolumeService;
+  networks: NetworkService;
 }

@@ -13,6 +13,7 @@ import { addContainerDataRoutes, addContainerRoutes } from './container-routes.t
 import { addExecRoutes } from './exec-routes.ts';
 import { addSystemDfRoute } from './system-df.ts';
 import { addVolumeRoutes } from './volume-routes.ts';
+import { addNetworkRoutes } from './network-routes.ts';
 
 /** /info's Containers, ContainersRunning, ContainersPaused, ContainersStopped. */
 function containerCounts(engine: Engine): { total: number; running: number; paused: number; stopped: number } {
@@ -42,5 +43,6 @@ export function buildRouter(engine: Engine): Router {
   addExecRoutes(router, engine.containers);
   addSystemDfRoute(router, { containers: engine.containers, images: engine.images, volumes: engine.volumes });
   addVolumeRoutes(router, engine.volumes);
+  addNetworkRoutes(router, engine.networks);
   return router;
 }

@@ -21,6 +21,7 @@ import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRe
 import { buildContainerSpec, containerArgs, containerCapabilities, parseSecurityOpts, cgroupsPathFor } from './oci-spec.ts';
 import { resolveMounts } from './mounts.ts';
 import { removeAnonymousVolumes } from './volumes.ts';
+import { checkNetworkMode, joinContainerNetwork } from '../network/builtin.ts';
 import { resolveUser } from './user.ts';
 import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
@@ -250,9 +251,7 @@ export class ContainerService {
     if (!req.Image) throw invalidArgument('BERTH_CONTAINER_BAD_CONFIG', 'Config.Image: no image specified');
     const hostConfig: HostConfig = req.HostConfig ?? {};
     const network = hostConfig.NetworkMode || 'default';
-    if (!['default', 'none', 'host', 'bridge'].includes(network) && !network.startsWith('container:')) {
-      throw new BerthError('BERTH_CONTAINER_NETWORK', `network ${network} not found`, { status: 404 });
-    }
+    checkNetworkMode(req, hostConfig, (ref) => this.store.find(ref));
     const restart = hostConfig.RestartPolicy?.Name ?? '';
     if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(restart)) {
       throw invalidArgument('BERTH_CONTAINER_BAD_RESTART', `invalid restart policy '${restart}'`);
@@ -367,6 +366,7 @@ export class ContainerService {
         events: this.opts.events,
         containerId: rec.Id,
       });
+      const netnsPath = joinContainerNetwork(rec, (ref) => this.store.find(ref));
       const allCaps = ownBoundingCapabilities();
       const caps = containerCapabilities(hc, allCaps);
       const sec = parseSecurityOpts(hc.SecurityOpt);
@@ -396,6 +396,7 @@ export class ContainerService {
         allCapabilities: allCaps,
         cgroupV2: this.cgroupV2,
         ...(initPath ? { initPath } : {}),
+        ...(netnsPath ? { netnsPath } : {}),
       });
       // The bundle's config.json, for `berth-runtime` and for people debugging
       // (rewritten at every start: no need to survive a power loss).

@@ -1,7 +1,7 @@
 /**
  * Opens the engine's services on a data root: what berthd owns while it runs.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-write.ts';
@@ -10,6 +10,7 @@ import { ImageService } from '../image/service.ts';
 import { EventHub } from '../api/events.ts';
 import { ContainerService } from '../container/service.ts';
 import { VolumeService } from '../container/volumes.ts';
+import { NetworkService } from '../network/service.ts';
 import { initBinary } from '../api/container-routes.ts';
 
 export interface OpenEngineOptions {
@@ -41,15 +42,20 @@ export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
     containers: () => containers.store.list(),
     findContainer: (id) => containers.store.find(id),
   });
+  const id = await engineId(opts.dataRoot);
+  // The predefined networks exist since the engine's first start (when its id was written).
+  const firstStart = (await stat(join(opts.dataRoot, 'engine-id')).catch(() => undefined))?.mtime ?? new Date();
+  const networks = new NetworkService({ containers: () => containers.store.list(), created: firstStart.toISOString() });
   return {
     images,
     events,
     containers,
     volumes,
+    networks,
     info: {
       dataRoot: opts.dataRoot,
       insecureRegistries: opts.insecureRegistries,
-      id: await engineId(opts.dataRoot),
+      id,
       debug: opts.debug,
     },
   };
