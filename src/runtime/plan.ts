@@ -296,9 +296,9 @@ function addRootfs(w: PlanWriter, opts: PlanOptions, userns: boolean): void {
     }
     for (const d of devices) addDevice(w, d, userns);
     for (const [target, link] of DEV_SYMLINKS) w.add(PLAN_OP.SYMLINK, target, link);
-  } else {
-    for (const d of linux.devices ?? []) addDevice(w, d, userns);
   }
+  // A bound /dev is the source's own (the host's, often): runc creates nothing
+  // in it, linux.devices included, and neither does berth (mknod replaces nodes).
   if (spec.root?.readonly) w.add(PLAN_OP.ROOT_READONLY);
   for (const p of linux.readonlyPaths ?? []) w.add(PLAN_OP.READONLY_PATH, p);
   for (const p of linux.maskedPaths ?? []) w.add(PLAN_OP.MASK, p);
