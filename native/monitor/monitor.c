@@ -112,6 +112,10 @@ struct log_writer {
 struct client {
   int fd;
   int is_control;
+  /* An attach client that half-closed: no more input, still gets output. */
+  int input_closed;
+  /* Hung up with input still unread (waiting for the container to take more). */
+  int hung_up;
   char line[128];
   size_t line_len;
 };
@@ -125,9 +129,23 @@ static int sync_fd = -1;
 static int sigchld_fd = -1;
 static pid_t container_pid = -1;
 static int stdin_attached_once = 0;
+/* StdinOnce already ended stdin (a client half-closed or went away). */
+static int stdin_attached_once_closed = 0;
+
+/*
+ * Input on its way to the container (stdin pipe or pty master, both
+ * non-blocking): what a full pipe did not take yet. While anything is
+ * pending no attach client is read, so a fast writer is slowed to the
+ * container's pace instead of losing data.
+ */
+static char in_pending[BUF_SIZE];
+static size_t in_len = 0, in_off = 0;
+/* stdin is to be closed once the pending input is written (close-stdin, StdinOnce). */
+static int in_close_after = 0;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void unmount_all(void);
+static void close_stdin_when_written(void);
 
 static void sync_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sync_line(const char *fmt, ...) {
@@ -337,10 +355,10 @@ static void add_client(int listen_fd, int is_control) {
 
 static void drop_client(struct client *c) {
   close(c->fd);
-  if (!c->is_control && opt.stdin_once && stdin_fd >= 0) {
+  if (!c->is_control && opt.stdin_once && stdin_fd >= 0 && !stdin_attached_once_closed) {
     /* --stdin-once: the first attached client's end closes stdin (Docker's StdinOnce). */
-    close(stdin_fd);
-    stdin_fd = -1;
+    stdin_attached_once_closed = 1;
+    close_stdin_when_written();
   }
   *c = (struct client){ 0 };
 }
@@ -378,6 +396,48 @@ static void handle_output(int fd, int stream) {
   broadcast(stream, buf, (size_t)n);
 }
 
+static int input_target(void) {
+  return opt.tty ? pty_fd : stdin_fd;
+}
+
+/* End the container's stdin: close the pipe; a terminal gets ^D. */
+static void close_stdin_now(void) {
+  in_len = in_off = 0;
+  in_close_after = 0;
+  if (stdin_fd >= 0 && stdin_fd != pty_fd) {
+    close(stdin_fd);
+    stdin_fd = -1;
+  } else if (pty_fd >= 0) {
+    char eot = 4;
+    ssize_t w = write(pty_fd, &eot, 1);
+    (void)w;
+  }
+}
+
+static void close_stdin_when_written(void) {
+  if (in_len > in_off) in_close_after = 1;
+  else close_stdin_now();
+}
+
+/* Write what is pending; on a closed reader drop it (the container closed its stdin). */
+static void flush_input(void) {
+  int target = input_target();
+  while (in_off < in_len) {
+    if (target < 0) { in_len = in_off = 0; break; }
+    ssize_t n = write(target, in_pending + in_off, in_len - in_off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      in_len = in_off = 0;
+      if (target == stdin_fd) { close(stdin_fd); stdin_fd = -1; }
+      break;
+    }
+    in_off += (size_t)n;
+  }
+  in_len = in_off = 0;
+  if (in_close_after) close_stdin_now();
+}
+
 static void handle_control_line(const char *line) {
   int rows, cols;
   if (sscanf(line, "resize %d %d", &rows, &cols) == 2) {
@@ -386,21 +446,24 @@ static void handle_control_line(const char *line) {
       ioctl(pty_fd, TIOCSWINSZ, &ws);
     }
   } else if (strcmp(line, "close-stdin") == 0) {
-    if (stdin_fd >= 0 && stdin_fd != pty_fd) {
-      close(stdin_fd);
-      stdin_fd = -1;
-    } else if (pty_fd >= 0) {
-      /* EOF on a terminal is ^D. */
-      char eot = 4;
-      ssize_t w = write(pty_fd, &eot, 1);
-      (void)w;
-    }
+    close_stdin_when_written();
   }
 }
 
 static void handle_client_input(struct client *c) {
   char buf[BUF_SIZE];
   ssize_t n = read(c->fd, buf, sizeof buf);
+  if (n == 0 && !c->is_control) {
+    /* End of this client's input, after everything it sent (in order, on
+     * the same socket): with StdinOnce the container's stdin ends once that
+     * is written. The client still receives output until it goes away. */
+    c->input_closed = 1;
+    if (opt.stdin_once && !stdin_attached_once_closed) {
+      stdin_attached_once_closed = 1;
+      close_stdin_when_written();
+    }
+    return;
+  }
   if (n <= 0) {
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
     drop_client(c);
@@ -418,13 +481,12 @@ static void handle_client_input(struct client *c) {
     }
     return;
   }
-  int target = opt.tty ? pty_fd : stdin_fd;
-  if (target >= 0) {
+  if (input_target() >= 0) {
     stdin_attached_once = 1;
-    if (write_all(target, buf, (size_t)n) < 0 && target == stdin_fd) {
-      close(stdin_fd);
-      stdin_fd = -1;
-    }
+    memcpy(in_pending, buf, (size_t)n);
+    in_off = 0;
+    in_len = (size_t)n;
+    flush_input();
   }
 }
 
@@ -713,6 +775,13 @@ int main(int argc, char **argv) {
     for (;;) {
       int status;
       pid_t w = waitpid(-1, &status, WNOHANG);
+      if (w < 0 && errno == ECHILD && !exited && container_pid > 0 && kill(container_pid, 0) < 0 && errno == ESRCH) {
+        /* Gone without being our child to reap (its launcher reaped it):
+         * the status is unknown, as after a crash (Docker says 255). */
+        exited = 1;
+        exit_status = 255 << 8;
+        clock_gettime(CLOCK_MONOTONIC, &exit_seen);
+      }
       if (w <= 0) break;
       if (w == container_pid) {
         exited = 1;
@@ -730,10 +799,14 @@ int main(int argc, char **argv) {
       if (!outputs_open || ms > 500) break;
     }
     struct pollfd fds[8 + MAX_CLIENTS];
-    int nfds = 0, idx_out = -1, idx_err = -1, idx_pty = -1, idx_attach, idx_control, idx_client0, idx_chld;
+    int nfds = 0, idx_out = -1, idx_err = -1, idx_pty = -1, idx_in = -1, idx_attach, idx_control, idx_client0, idx_chld;
+    int input_blocked = in_len > in_off && input_target() >= 0;
     if (out_fd >= 0) { idx_out = nfds; fds[nfds++] = (struct pollfd){ .fd = out_fd, .events = POLLIN }; }
     if (err_fd >= 0) { idx_err = nfds; fds[nfds++] = (struct pollfd){ .fd = err_fd, .events = POLLIN }; }
     if (pty_fd >= 0) { idx_pty = nfds; fds[nfds++] = (struct pollfd){ .fd = pty_fd, .events = POLLIN }; }
+    /* Pending input: wait until the container's stdin takes more. */
+    if (input_blocked && input_target() != pty_fd) { idx_in = nfds; fds[nfds++] = (struct pollfd){ .fd = input_target(), .events = POLLOUT }; }
+    if (input_blocked && idx_pty >= 0) fds[idx_pty].events |= POLLOUT;
     idx_chld = nfds; fds[nfds++] = (struct pollfd){ .fd = sigchld_fd, .events = POLLIN };
     idx_attach = nfds; fds[nfds++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
     idx_control = nfds; fds[nfds++] = (struct pollfd){ .fd = control_listen, .events = POLLIN };
@@ -742,7 +815,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < MAX_CLIENTS; i++) {
       if (clients[i].fd == 0) continue;
       client_index[nfds - idx_client0] = i;
-      fds[nfds++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+      /* Attach clients are not read while their input waits for the container. */
+      int reading = clients[i].is_control || (!input_blocked && !clients[i].input_closed);
+      /* A hung-up client with unread input is left out until input flows again (no busy loop). */
+      int fd = (!reading && clients[i].hung_up && !clients[i].input_closed) ? -1 : clients[i].fd;
+      fds[nfds++] = (struct pollfd){ .fd = fd, .events = reading ? POLLIN : 0 };
     }
     int r = poll(fds, (nfds_t)nfds, exited ? 50 : 1000);
     if (r < 0 && errno != EINTR) die("poll: %s", strerror(errno));
@@ -752,15 +829,26 @@ int main(int argc, char **argv) {
       while (read(sigchld_fd, &si, sizeof si) == (ssize_t)sizeof si) {
       }
     }
+    if ((idx_in >= 0 && fds[idx_in].revents) || (idx_pty >= 0 && (fds[idx_pty].revents & POLLOUT))) flush_input();
     if (idx_out >= 0 && fds[idx_out].revents) handle_output(out_fd, STREAM_STDOUT);
     if (idx_err >= 0 && fds[idx_err].revents) handle_output(err_fd, STREAM_STDERR);
-    if (idx_pty >= 0 && fds[idx_pty].revents) handle_output(pty_fd, STREAM_STDOUT);
+    if (idx_pty >= 0 && (fds[idx_pty].revents & ~POLLOUT) && pty_fd >= 0) handle_output(pty_fd, STREAM_STDOUT);
     if (fds[idx_attach].revents & POLLIN) add_client(attach_listen, 0);
     if (fds[idx_control].revents & POLLIN) add_client(control_listen, 1);
     for (int k = idx_client0; k < nfds; k++) {
       if (!fds[k].revents) continue;
       struct client *c = &clients[client_index[k - idx_client0]];
-      if (c->fd == fds[k].fd) handle_client_input(c);
+      if (c->fd != fds[k].fd) continue;
+      if (fds[k].events == 0) {
+        /* Not read (half-closed, or input waiting): only a hang-up matters;
+         * unread input of a hung-up client is still read once input flows. */
+        if (fds[k].revents & (POLLHUP | POLLERR)) {
+          if (c->input_closed) drop_client(c);
+          else c->hung_up = 1;
+        }
+        continue;
+      }
+      handle_client_input(c);
     }
   }
 

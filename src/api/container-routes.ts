@@ -9,6 +9,7 @@ import { findNativeBinary } from '../common/native.ts';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { BerthError } from '../common/errors.ts';
+import { validateResources } from '../container/resources.ts';
 import type { ContainerService, WaitCondition } from '../container/service.ts';
 import type { ImageService } from '../image/service.ts';
 import type { ContainerRecord } from '../container/store.ts';
@@ -20,7 +21,6 @@ import type { ContainerUpdateRequest, ContainersPruneReport } from './container-
 import { containerInspect, containerSummary, graphDriver } from './container-json.ts';
 import { DetachScanner, FrameReader, STDERR, STDOUT, frame, parseDetachKeys } from './container-stdio.ts';
 import { parseTimeFilter } from './time-filter.ts';
-import { closeStdin as closeMonitorStdin } from '../container/monitor.ts';
 import { execIdsOf } from './exec-routes.ts';
 import { topProcesses } from '../container/top.ts';
 import { dockerStats, systemCpuUsageNs, type PreviousStats } from '../container/stats.ts';
@@ -161,15 +161,23 @@ export function pumpAttach(
     client.on('data', (chunk: Buffer) => {
       if (!opts.stdin) return;
       const { pass, detach } = scanner.push(chunk);
-      if (pass.length && monitor.writable) monitor.write(pass);
+      // The monitor reads input at the container's pace: hold the client
+      // back while the socket to it is full (nothing is dropped or piled up).
+      if (pass.length && monitor.writable && !monitor.write(pass)) {
+        client.pause();
+        monitor.once('drain', () => client.resume());
+      }
       if (detach) finish(false, true);
     });
     client.on('end', () => {
       // The client has no more input (docker half-closes when it has no stdin).
-      // The monitor socket stays open both ways: the monitor drops a client
-      // whose input ends, and output may still come; stdin is closed through
-      // the control socket instead, when the caller says so.
-      if (opts.stdin && !finished) opts.onStdinEnd?.();
+      // Without a TTY the end travels in band: we half-close the monitor
+      // socket after the last byte, and the monitor ends the container's
+      // stdin (StdinOnce) once all of it is written; output still comes back.
+      // On a TTY the end of input is the caller's decision (onStdinEnd).
+      if (!opts.stdin || finished) return;
+      if (!opts.tty) monitor.end();
+      else opts.onStdinEnd?.();
     });
     client.on('close', () => finish(false));
     client.on('error', () => finish(false));
@@ -442,11 +450,9 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
       stderr,
       stdin,
       detachKeys,
-      onStdinEnd: () => {
-        // Docker closes the container's stdin when the client's input ends only
-        // without a TTY; on a TTY the client going away is not an EOF.
-        if (rec.Config.StdinOnce && !tty) void closeStdinOnceStarted(svc, rec.Id);
-      },
+      // Docker closes the container's stdin when the client's input ends only
+      // without a TTY (the monitor does, for StdinOnce); on a TTY the client
+      // going away is not an EOF.
     });
   };
   router.post('/containers/{id}/attach', attach);
@@ -657,24 +663,6 @@ export function addContainerDataRoutes(router: Router, deps: ContainerRoutesDeps
 }
 
 /**
- * The client's stdin ended (StdinOnce): close the container's stdin. With
- * attach-then-start the input can end before the start has been recorded, so
- * wait for it (the monitor already holds the stdin pipe).
- */
-async function closeStdinOnceStarted(svc: ContainerService, id: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const rec = svc.store.find(id);
-    if (!rec) return;
-    if (rec.State.Running) {
-      await closeMonitorStdin(svc.socketDir(id)).catch(() => {});
-      return;
-    }
-    if (rec.State.Status !== 'created') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/**
  * POST /containers/{id}/update: change resource limits on the live cgroup
  * and in the record (so the next start applies them), and the restart policy.
  */
@@ -709,6 +697,7 @@ async function updateContainer(svc: ContainerService, rec: ContainerRecord, body
   }
   if (typeof changed.Memory === 'number' && changed.Memory < 6 * 1024 * 1024) throw badParam('Minimum memory limit allowed is 6MB');
   Object.assign(hc, changed);
+  validateResources(hc);
   const cgroup = rec.State.Running ? svc.cgroupOf(rec.Id) : undefined;
   if (cgroup) {
     const period = hc.CpuPeriod || 100000;

@@ -135,7 +135,9 @@ export class MonitorPool {
     this.idle = undefined;
     this.schedule();
     if (!m || m.child.exitCode !== null || m.child.signalCode !== null || m.sync.destroyed) return undefined;
-    (m.sync as Socket & { ref?: () => void }).ref?.();
+    // In use now: its pipes keep the process alive again, as a fresh monitor's do.
+    m.sync.ref();
+    (m.child.stdio[4] as Socket).ref();
     return m;
   }
 

@@ -26,6 +26,7 @@ import { resolveUser } from './user.ts';
 import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
 import { prepareProcess, unmountRootfs, mountRootfs, type PreparedProcess } from './runner.ts';
+import { validateResources } from './resources.ts';
 import { computePlan } from '../runtime/plan.ts';
 import { launcherPath, followLauncher } from '../runtime/launcher.ts';
 import { spawnMonitor, MonitorPool } from './monitor.ts';
@@ -120,7 +121,9 @@ export function mergeConfig(user: ContainerConfig, image: ImageRunConfig | undef
     ...user,
     Hostname: user.Hostname || id.slice(0, 12),
     Env: [...env.values()],
-    Entrypoint: userEntrypoint ?? image?.Entrypoint ?? null,
+    // `--entrypoint ""` arrives as [""]: it drops the image's entrypoint and
+    // Cmd like any entrypoint, then is reset to none (dockerd does the same).
+    Entrypoint: userEntrypoint?.length === 1 && userEntrypoint[0] === '' ? null : (userEntrypoint ?? image?.Entrypoint ?? null),
     Cmd: userCmd ?? (userEntrypoint !== undefined ? null : (image?.Cmd ?? null)),
     WorkingDir: user.WorkingDir || image?.WorkingDir || '',
     User: user.User || image?.User || '',
@@ -190,7 +193,11 @@ export class ContainerService {
     const restarts: ContainerRecord[] = [];
     for (const rec of this.store.list()) {
       if (!rec.State.Running) {
-        if (rec.State.Status === 'restarting' || this.wantsRestartAfterDaemonStart(rec)) restarts.push(rec);
+        if (rec.State.Status === 'restarting' || this.wantsRestartAfterDaemonStart(rec)) {
+          // Started again by the daemon, it is no longer "stopped by the user" (dockerd resets that too).
+          rec.StoppedByUser = false;
+          restarts.push(rec);
+        }
         continue;
       }
       const dir = this.store.dir(rec.Id);
@@ -210,8 +217,10 @@ export class ContainerService {
   }
 
   private wantsRestartAfterDaemonStart(rec: ContainerRecord): boolean {
+    // Docker: an `always` container is started again with the daemon even
+    // after a manual stop (`unless-stopped` is the one that stays down).
     const name = rec.HostConfig.RestartPolicy?.Name;
-    return name === 'always' && !rec.StoppedByUser && rec.State.StartedAt !== ZERO_TIME;
+    return (name === 'always' || (name === 'unless-stopped' && !rec.StoppedByUser)) && rec.State.StartedAt !== ZERO_TIME;
   }
 
   async close(): Promise<void> {
@@ -268,6 +277,7 @@ export class ContainerService {
     const args = containerArgs(config, undefined);
     parseSecurityOpts(hostConfig.SecurityOpt);
     containerCapabilities(hostConfig, ownBoundingCapabilities());
+    validateResources(hostConfig);
     this.store.claimName(containerName, id);
     const dir = this.store.dir(id);
     try {
@@ -842,7 +852,16 @@ export class ContainerService {
     const base = spec.process!;
     const rootfs = `/proc/${rec.State.Pid}/root`;
     const cfg = ex.Config;
-    const user = cfg.User ? resolveUser(rootfs, cfg.User) : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
+    let user;
+    try {
+      user = cfg.User ? resolveUser(rootfs, cfg.User) : { uid: base.user.uid, gid: base.user.gid, additionalGids: base.user.additionalGids ?? [] };
+    } catch (err) {
+      // dockerd: the exec could not start (unknown user): exit code 126.
+      ex.ExitCode = 126;
+      await rm(dir, { recursive: true, force: true });
+      await rm(sockets, { recursive: true, force: true });
+      throw err;
+    }
     const caps = cfg.Privileged ? ownBoundingCapabilities() : (base.capabilities?.bounding ?? []);
     const env = new Map<string, string>();
     for (const e of [...(base.env ?? []), ...(cfg.Env ?? [])]) {
@@ -898,10 +917,11 @@ export class ContainerService {
       ex.Running = true;
       ex.Pid = started.containerPid;
     } catch (err) {
-      void pending.cancel();
+      await pending.cancel();
       client?.destroy();
       ex.ExitCode = 126;
       await rm(dir, { recursive: true, force: true });
+      await rm(sockets, { recursive: true, force: true });
       throw err;
     }
     this.publish(rec, `exec_start: ${cfg.Cmd.join(' ')}`, { execID: id });

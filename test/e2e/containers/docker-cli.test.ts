@@ -40,6 +40,38 @@ describe('docker CLI: containers on berthd', () => {
     assert.equal(r.stdout.replace(/ +/g, ''), '2\ndone\n');
   });
 
+  test('stdin larger than a pipe reaches a slow reader whole (run -i and exec -i), output still comes back', async () => {
+    // 1 MiB of lines, far beyond the 64 KiB a pipe holds; the container only
+    // starts reading after a pause, so the input must wait, not be dropped.
+    const input = Array.from({ length: 16384 }, (_, i) => `${String(i).padStart(63, '0')}\n`).join('');
+    const run = await e.dockerIn(input, 'run', '-i', '--rm', 'busybox', 'sh', '-c', 'sleep 0.5; wc -c; echo after-eof');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.replace(/ +/g, ''), `${input.length}\nafter-eof\n`);
+    assert.equal((await e.docker('run', '-d', '-i', '--name', 'slowin', 'busybox', 'sleep', '60')).code, 0);
+    const ex = await e.dockerIn(input, 'exec', '-i', 'slowin', 'sh', '-c', 'sleep 0.5; md5sum');
+    assert.equal(ex.code, 0, ex.stderr);
+    const { createHash } = await import('node:crypto');
+    assert.equal(ex.stdout.split(' ')[0], createHash('md5').update(input).digest('hex'));
+    await e.docker('rm', '-f', 'slowin');
+  });
+
+  test('--entrypoint "" runs the command alone; bad limits are refused at create; exec as an unknown user is 126', async () => {
+    const ep = await e.docker('run', '--rm', '--entrypoint', '', 'busybox', 'echo', 'hi');
+    assert.equal(ep.code, 0, ep.stderr);
+    assert.equal(ep.stdout, 'hi\n');
+    const mem = await e.docker('run', '--rm', '-m', '1k', 'busybox', 'true');
+    assert.equal(mem.code, 125);
+    assert.match(mem.stderr, /Minimum memory limit allowed is 6MB/);
+    const cpus = await e.docker('create', '--cpuset-cpus', '4096', 'busybox', 'true');
+    assert.equal(cpus.code, 1, 'docker create exits 1 on a daemon error');
+    assert.match(cpus.stderr, /Requested CPUs are not available - requested 4096/);
+    assert.equal((await e.docker('run', '-d', '--name', 'users', 'busybox', 'sleep', '60')).code, 0);
+    const ex = await e.docker('exec', '-u', 'nosuch', 'users', 'id');
+    assert.equal(ex.code, 126, ex.stdout + ex.stderr);
+    assert.match(ex.stdout + ex.stderr, /nosuch/);
+    await e.docker('rm', '-f', 'users');
+  });
+
   test('run missing command: 127; not executable: 126; bad flag value: 125', async () => {
     assert.equal((await e.docker('run', '--rm', 'busybox', 'no-such-command')).code, 127);
     assert.equal((await e.docker('run', '--rm', 'busybox', '/etc/passwd')).code, 126);

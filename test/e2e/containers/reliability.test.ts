@@ -107,6 +107,52 @@ describe('berthd restarts and concurrency', () => {
     }
   });
 
+  test('restart policies: on-failure:N retries N times, always restarts, and across a berthd restart always comes back even after a manual stop while unless-stopped stays down', async () => {
+    const dir = await makeTempDir('berth-e2e-ctr-restart-');
+    const dataRoot = join(dir, 'root');
+    const socketPath = join(dir, 'berth.sock');
+    const daemons: TestDaemon[] = [];
+    const docker = (...args: string[]) => runCommand(DOCKER, args, { env: { DOCKER_HOST: `unix://${socketPath}`, DOCKER_CONFIG: join(dir, 'docker-config') } });
+    const state = async (name: string) => (await docker('inspect', '-f', '{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}', name)).stdout.trim();
+    const waitFor = async (name: string, want: RegExp) => {
+      let last = '';
+      for (let i = 0; i < 100; i++) {
+        last = await state(name);
+        if (want.test(last)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`${name}: ${last} never matched ${want}`);
+    };
+    try {
+      daemons.push(await startDaemon({ dataRoot, socketPath }));
+      await makeBusyboxTar(dir, join(dir, 'busybox.tar'));
+      assert.equal((await docker('import', '-c', 'CMD ["sh"]', join(dir, 'busybox.tar'), 'busybox:latest')).code, 0);
+      assert.equal((await docker('run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 3')).code, 0);
+      await waitFor('flaky', /^exited 2 3$/);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await state('flaky'), 'exited 2 3', 'no third retry');
+      assert.equal((await docker('run', '-d', '--name', 'ever', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.2')).code, 0);
+      await waitFor('ever', /^running [1-9]\d* 0$/);
+      assert.equal((await docker('stop', '-t', '0', 'ever')).code, 0);
+      assert.equal((await docker('run', '-d', '--name', 'mostly', '--restart', 'unless-stopped', 'busybox', 'sleep', '300')).code, 0);
+      assert.equal((await docker('stop', '-t', '0', 'mostly')).code, 0);
+      assert.match(await state('ever'), /^exited /, 'a manual stop holds while berthd runs');
+
+      await daemons[0]!.stop();
+      daemons.push(await startDaemon({ dataRoot, socketPath }));
+      await waitFor('ever', /^running /);
+      assert.match(await state('mostly'), /^exited /, 'unless-stopped stays stopped');
+      assert.match(await state('flaky'), /^exited 2 /, 'on-failure used up its retries');
+    } finally {
+      const last = daemons[daemons.length - 1];
+      if (last && last.process.exitCode === null && last.process.signalCode === null) {
+        for (const n of ['flaky', 'ever', 'mostly']) await docker('rm', '-f', n).catch(() => {});
+      }
+      for (const d of daemons) await d.stop();
+      await removeTempDir(dir);
+    }
+  });
+
   let env: Env | undefined;
   after(async () => {
     await env?.stop();

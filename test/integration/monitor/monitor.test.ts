@@ -191,7 +191,9 @@ describe('berth-monitor', () => {
     channel.write('go\n');
     return started;
   }
-  const standIn = (payload: string) => ['/bin/busybox', 'sh', '-c', `read plan <&3; (${payload}) & echo "pid $!" >&3; exit 0`];
+  // The payload sleeps first so the stand-in exits before it: it is then
+  // reparented to the monitor, as the real container process is.
+  const standIn = (payload: string) => ['/bin/busybox', 'sh', '-c', `read plan <&3; (sleep 0.2; ${payload}) & echo "pid $!" >&3; exit 0`];
   const mountedAt = (target: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
 
   test('a pooled monitor, started idle, takes its arguments over the channel; the pool refills and closes', async () => {
