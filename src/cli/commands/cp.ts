@@ -34,7 +34,8 @@ async function pathStat(client: EngineClient, container: string, path: string): 
 const GO_DIR = 2 ** 31;
 
 async function extractTo(tar: Readable, dest: string, rename: string | undefined): Promise<void> {
-  const { extract } = await import('tar-stream');
+  // .default: a bundled dynamic import of a CommonJS module only has its default export.
+  const { extract } = (await import('tar-stream')).default;
   const ex = extract();
   const root = resolve(dest);
   const done = new Promise<void>((res, rej) => {
