@@ -113,10 +113,31 @@ const SYSTEM_COMMANDS: Record<string, Entry> = {
   prune: { loader: () => import('./commands/system-prune.ts'), summary: 'Remove unused data' },
 };
 
+/** `berth volume <sub>`. */
+const VOLUME_COMMANDS: Record<string, Entry> = {
+  create: { loader: () => import('./commands/volume-create.ts'), summary: 'Create a volume' },
+  inspect: { loader: () => import('./commands/volume-inspect.ts'), summary: 'Display detailed information on one or more volumes' },
+  ls: { loader: () => import('./commands/volume-ls.ts'), summary: 'List volumes' },
+  list: { loader: () => import('./commands/volume-ls.ts'), summary: 'List volumes' },
+  prune: { loader: () => import('./commands/volume-prune.ts'), summary: 'Remove unused local volumes' },
+  rm: { loader: () => import('./commands/volume-rm.ts'), summary: 'Remove one or more volumes' },
+  remove: { loader: () => import('./commands/volume-rm.ts'), summary: 'Remove one or more volumes' },
+};
+
+/** `berth network <sub>` (none and host only: no user-defined networks yet). */
+const NETWORK_COMMANDS: Record<string, Entry> = {
+  inspect: { loader: () => import('./commands/network-inspect.ts'), summary: 'Display detailed information on one or more networks' },
+  ls: { loader: () => import('./commands/network-ls.ts'), summary: 'List networks' },
+  list: { loader: () => import('./commands/network-ls.ts'), summary: 'List networks' },
+  prune: { loader: () => import('./commands/network-prune.ts'), summary: 'Remove all unused networks' },
+};
+
 const GROUPS: Record<string, { summary: string; commands: Record<string, Entry> }> = {
   container: { summary: 'Manage containers', commands: CONTAINER_COMMANDS },
   system: { summary: 'Manage berth', commands: SYSTEM_COMMANDS },
   image: { summary: 'Manage images', commands: IMAGE_COMMANDS },
+  network: { summary: 'Manage networks', commands: NETWORK_COMMANDS },
+  volume: { summary: 'Manage volumes', commands: VOLUME_COMMANDS },
   registry: { summary: 'Run a registry', commands: REGISTRY_COMMANDS },
 };
 

@@ -17,7 +17,7 @@ const command: CommandDef = {
     const all = bool(ctx.flags, 'all');
     const volumes = bool(ctx.flags, 'volumes');
     if (!bool(ctx.flags, 'force')) {
-      const lines = ['WARNING! This will remove:', '  - all stopped containers'];
+      const lines = ['WARNING! This will remove:', '  - all stopped containers', '  - all networks not used by at least one container'];
       if (volumes) lines.push('  - all anonymous volumes not used by at least one container');
       lines.push(all ? '  - all images without at least one container associated to them' : '  - all dangling images');
       if (!(await confirm(ctx.io.stdin, ctx.io.stdout, lines.join('\n')))) return;
@@ -28,6 +28,8 @@ const command: CommandDef = {
     const c = await client.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune', { query: { filters: filtersJson(filters) } });
     if (c.ContainersDeleted?.length) ctx.io.stdout.write(`Deleted Containers:\n${c.ContainersDeleted.join('\n')}\n\n`);
     total += c.SpaceReclaimed;
+    const n = await client.json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters: filtersJson(filters) } });
+    if (n.NetworksDeleted?.length) ctx.io.stdout.write(`Deleted Networks:\n${n.NetworksDeleted.join('\n')}\n\n`);
     if (volumes) {
       const v = await client
         .json<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/volumes/prune', { query: { filters: filtersJson(filters) } })

@@ -41,9 +41,9 @@ export interface Env {
 }
 
 /** berthd + busybox:latest imported through the docker CLI (as a user would). */
-export async function setup(prefix: string): Promise<Env> {
+export async function setup(prefix: string, opts: { daemonArgs?: string[] } = {}): Promise<Env> {
   const work = await makeTempDir(prefix);
-  const d = await startDaemon();
+  const d = await startDaemon(opts.daemonArgs ? { args: opts.daemonArgs } : {});
   const dockerEnv = { DOCKER_CONFIG: join(work, 'docker-config'), DOCKER_CLI_HINTS: 'false', DOCKER_HOST: d.host };
   const env: Env = {
     d,
