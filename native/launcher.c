@@ -134,6 +134,22 @@ static void join_cgroups(const struct plan *plan, pid_t pid) {
   }
 }
 
+/* mkdir -p, each missing component 0755 (umask is 0 here). */
+static void mkdir_all(struct child_ctx *ctx, const char *path) {
+  char buf[4096];
+  if (strlen(path) >= sizeof buf) DIE(ctx, "working directory path too long: %s", path);
+  strcpy(buf, path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == 0) {
+      char c = *p;
+      *p = 0;
+      if (buf[0] && mkdir(buf, 0755) < 0 && errno != EEXIST) DIE(ctx, "create working directory %s: %s", buf, strerror(errno));
+      *p = c;
+      if (!c) break;
+    }
+  }
+}
+
 /* ---- C: the container process ------------------------------------------ */
 
 static void container_main(const struct plan *plan, int sync_fd, int console_sock) __attribute__((noreturn));
@@ -164,6 +180,10 @@ static void container_main(const struct plan *plan, int sync_fd, int console_soc
     process_hooks(&ctx, 'c');
   }
   if (has_root) rootfs_pivot(&ctx);
+  /* The working directory may be missing from the image (docker run -w /new):
+   * made here, inside the container's root, where no path can leave it. */
+  const struct record *mk = plan_find(plan, OP_MKDIR_CWD);
+  if (mk) mkdir_all(&ctx, field_str(mk, 0));
   process_console(&ctx);
   /* sysctls before readonlyPaths makes /proc/sys read-only */
   process_settings(&ctx);

@@ -61,7 +61,8 @@ enum plan_op {
   OP_IOPRIO = 46,           /* [ioprio value for ioprio_set(IOPRIO_WHO_PROCESS, 0, …)] */
   OP_SCHED = 47,            /* [policy, flags, nice, priority, runtime, deadline, period] for sched_setattr */
   OP_LSM_EXEC = 48,         /* [config field, attr file, value] the LSM label the process gets on exec */
-  OP_MAX = 49,
+  OP_MKDIR_CWD = 49,        /* [path] created (mkdir -p, 0755) once inside the new root, as runc does */
+  OP_MAX = 50,
 };
 
 /* OP_MODE flags */

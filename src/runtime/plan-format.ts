@@ -53,6 +53,7 @@ export const PLAN_OP = {
   IOPRIO: 46,
   SCHED: 47,
   LSM_EXEC: 48,
+  MKDIR_CWD: 49,
 } as const;
 
 export type PlanOp = (typeof PLAN_OP)[keyof typeof PLAN_OP];

@@ -492,6 +492,9 @@ function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, newUserns: 
     w.add(PLAN_OP.SECCOMP, compiled.program, compiled.flags, early);
   }
   w.add(PLAN_OP.CWD, proc.cwd);
+  // A new container's working directory is created if the image lacks it
+  // (runc and Docker do); an exec into a running one must find it.
+  if (opts.joinPid === undefined && proc.cwd !== '/') w.add(PLAN_OP.MKDIR_CWD, proc.cwd);
   if (opts.execFifo) w.add(PLAN_OP.EXEC_FIFO, opts.execFifo);
   if (opts.preserveFds) w.add(PLAN_OP.PRESERVE_FDS, opts.preserveFds);
 }

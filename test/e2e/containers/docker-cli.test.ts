@@ -55,7 +55,10 @@ describe('docker CLI: containers on berthd', () => {
     await e.docker('rm', '-f', 'slowin');
   });
 
-  test('--entrypoint "" runs the command alone; bad limits are refused at create; exec as an unknown user is 126', async () => {
+  test('-w creates a missing directory; --entrypoint "" runs the command alone; bad limits are refused at create; exec as an unknown user is 126', async () => {
+    const wd = await e.docker('run', '--rm', '-w', '/tmp/new/dir', '-u', '1000', 'busybox', 'sh', '-c', 'pwd; stat -c %u:%a /tmp/new');
+    assert.equal(wd.code, 0, wd.stderr);
+    assert.equal(wd.stdout, '/tmp/new/dir\n0:755\n', 'a missing working directory is created (owned by root, as Docker does)');
     const ep = await e.docker('run', '--rm', '--entrypoint', '', 'busybox', 'echo', 'hi');
     assert.equal(ep.code, 0, ep.stderr);
     assert.equal(ep.stdout, 'hi\n');
