@@ -86,24 +86,26 @@ function launcherSource(node, name) {
     // `--` ends Node's own options: without it Node reads `--env-file F`
     // anywhere on the command line (`berth run --env-file F …`) as its own.
     `#!${node} --`,
-    `import { enableCompileCache } from 'node:module';`,
+    `import { constants, enableCompileCache } from 'node:module';`,
     // Where Node puts it by default (os.tmpdir()/node-compile-cache), without
     // loading node:os to ask.
     `const tmp = process.env.TMPDIR || process.env.TMP || process.env.TEMP || '/tmp';`,
-    `try { enableCompileCache(\`\${tmp.length > 1 && tmp.endsWith('/') ? tmp.slice(0, -1) : tmp}/node-compile-cache\`); } catch {}`,
+    `let cache = constants.compileCacheStatus.FAILED;`,
+    `try { cache = enableCompileCache(\`\${tmp.length > 1 && tmp.endsWith('/') ? tmp.slice(0, -1) : tmp}/node-compile-cache\`).status; } catch {}`,
   ];
   if (name === 'berth') {
-    // The CLI core compiles eagerly. Node's compile cache keeps the code V8
-    // made when a module was compiled, and V8 compiles a function's body only
-    // at its first call: lazily, every run would compile afresh each function
-    // it calls (a sixth of `berth run`'s own time). The core is compiled
-    // inside import() itself; what is compiled later (chunks, Node's own
-    // modules) is lazy as usual.
+    // With a compile cache, the CLI core compiles eagerly. The cache keeps
+    // the code V8 made when a module was compiled, and V8 compiles a
+    // function's body only at its first call: lazily, every run would compile
+    // afresh each function it calls (a sixth of `berth run`'s own time). The
+    // core is compiled inside import() itself; what is compiled later
+    // (chunks, Node's own modules) is lazy as usual.
     lines.push(
-      `const { setFlagsFromString } = process.getBuiltinModule('node:v8');`,
-      `setFlagsFromString('--no-lazy');`,
+      `const eager = cache === constants.compileCacheStatus.ENABLED || cache === constants.compileCacheStatus.ALREADY_ENABLED;`,
+      `const v8 = eager ? process.getBuiltinModule('node:v8') : undefined;`,
+      `v8?.setFlagsFromString('--no-lazy');`,
       `const core = import('./berth.mjs');`,
-      `setFlagsFromString('--lazy');`,
+      `v8?.setFlagsFromString('--lazy');`,
       `await core;`,
     );
   } else lines.push(`await import('./${name}.mjs');`);
