@@ -92,6 +92,9 @@ export interface SpecInputs {
   initPath?: string;
   /** Network namespace to join (e.g. container:<id>), if any. */
   netnsPath?: string;
+  /** --pid / --ipc container:<x>: that container's namespaces (/proc/<pid>/ns/…). */
+  pidnsPath?: string;
+  ipcnsPath?: string;
 }
 
 /** The argv a container runs: Entrypoint + Cmd, with Docker's precedence. */
@@ -224,8 +227,10 @@ function namespaces(inputs: SpecInputs): LinuxNamespace[] {
   if (inputs.netnsPath) ns.push({ type: 'network', path: inputs.netnsPath });
   else if (mode !== 'host') ns.push({ type: 'network' });
   if (hc.UTSMode !== 'host') ns.push({ type: 'uts' });
-  if (hc.PidMode !== 'host') ns.push({ type: 'pid' });
-  if (hc.IpcMode !== 'host') ns.push({ type: 'ipc' });
+  if (inputs.pidnsPath) ns.push({ type: 'pid', path: inputs.pidnsPath });
+  else if (hc.PidMode !== 'host') ns.push({ type: 'pid' });
+  if (inputs.ipcnsPath) ns.push({ type: 'ipc', path: inputs.ipcnsPath });
+  else if (hc.IpcMode !== 'host') ns.push({ type: 'ipc' });
   const cgroupns = hc.CgroupnsMode || (inputs.cgroupV2 ? 'private' : 'host');
   if (cgroupns === 'private') ns.push({ type: 'cgroup' });
   return ns;
@@ -393,8 +398,9 @@ export function buildContainerSpec(inputs: SpecInputs): Spec {
       ...(hc.ConsoleSize && hc.ConsoleSize[0] > 0 ? { consoleSize: { height: hc.ConsoleSize[0], width: hc.ConsoleSize[1] } } : {}),
     },
     root: { path: inputs.rootfsPath, readonly: !!hc.ReadonlyRootfs },
-    hostname,
-    ...(config.Domainname ? { domainname: config.Domainname } : {}),
+    // --uts host: the host's UTS namespace, whose names are not ours to set.
+    ...(hc.UTSMode === 'host' ? {} : { hostname }),
+    ...(config.Domainname && hc.UTSMode !== 'host' ? { domainname: config.Domainname } : {}),
     mounts: mergeMounts([...defaultMounts(hc, inputs.cgroupV2), ...etcMounts(inputs.etcFiles)], inputs.userMounts),
     linux: {
       namespaces: namespaces(inputs),

@@ -6,7 +6,7 @@
  * containers are found again and watched (live restore).
  */
 import { join } from 'node:path';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, hostname as osHostname } from 'node:os';
 import type { Socket } from 'node:net';
 import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -27,6 +27,7 @@ import { resolveDevices, hostDevices } from './devices.ts';
 import { writeEtcFiles } from './etc-files.ts';
 import { prepareProcess, unmountRootfs, mountRootfs, type PreparedProcess } from './runner.ts';
 import { validateResources } from './resources.ts';
+import { checkNamespaceModes, namespacesToJoin } from './namespace-modes.ts';
 import { computePlan } from '../runtime/plan.ts';
 import { launcherPath, followLauncher } from '../runtime/launcher.ts';
 import { spawnMonitor, MonitorPool } from './monitor.ts';
@@ -261,6 +262,7 @@ export class ContainerService {
     const hostConfig: HostConfig = req.HostConfig ?? {};
     const network = hostConfig.NetworkMode || 'default';
     checkNetworkMode(req, hostConfig, (ref) => this.store.find(ref));
+    checkNamespaceModes(req, hostConfig, (ref) => this.store.find(ref));
     const restart = hostConfig.RestartPolicy?.Name ?? '';
     if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(restart)) {
       throw invalidArgument('BERTH_CONTAINER_BAD_RESTART', `invalid restart policy '${restart}'`);
@@ -273,6 +275,14 @@ export class ContainerService {
     const containerName = name ? validateName(name) : this.store.generateName();
     const { HostConfig: _h, NetworkingConfig: _n, Platform: _p, ...userConfig } = req;
     const config = mergeConfig(userConfig, image.config.config, id);
+    // The host's network or UTS namespace: the container has the host's name (dockerd does the same).
+    if (!req.Hostname && (network === 'host' || hostConfig.UTSMode === 'host')) config.Hostname = osHostname();
+    const warnings: string[] = [];
+    if ((hostConfig.PortBindings && Object.keys(hostConfig.PortBindings).length) || hostConfig.PublishAllPorts) {
+      warnings.push(network === 'host'
+        ? 'Published ports are discarded when using host network mode'
+        : 'Published ports are discarded: berth has no bridge networking yet (the container has loopback only; use --network host)');
+    }
     // Refuse what cannot start now rather than at start: no command, bad options.
     const args = containerArgs(config, undefined);
     parseSecurityOpts(hostConfig.SecurityOpt);
@@ -308,7 +318,7 @@ export class ContainerService {
       rec.Args = args.slice(1);
       await this.store.save(rec);
       this.publish(rec, 'create');
-      return { Id: id, Warnings: [] };
+      return { Id: id, Warnings: warnings };
     } catch (err) {
       this.store.releaseName(containerName);
       await this.snapshotter.remove(`container-${id}`).catch(() => {});
@@ -377,6 +387,7 @@ export class ContainerService {
         containerId: rec.Id,
       });
       const netnsPath = joinContainerNetwork(rec, (ref) => this.store.find(ref));
+      const joined = namespacesToJoin(rec, (ref) => this.store.find(ref));
       const allCaps = ownBoundingCapabilities();
       const caps = containerCapabilities(hc, allCaps);
       const sec = parseSecurityOpts(hc.SecurityOpt);
@@ -407,6 +418,8 @@ export class ContainerService {
         cgroupV2: this.cgroupV2,
         ...(initPath ? { initPath } : {}),
         ...(netnsPath ? { netnsPath } : {}),
+        ...(joined.pid ? { pidnsPath: joined.pid } : {}),
+        ...(joined.ipc ? { ipcnsPath: joined.ipc } : {}),
       });
       // The bundle's config.json, for `berth-runtime` and for people debugging
       // (rewritten at every start: no need to survive a power loss).

@@ -75,6 +75,28 @@ describe('docker CLI: containers on berthd', () => {
     await e.docker('rm', '-f', 'users');
   });
 
+  test('--pid/--ipc container:<x> share that container\'s namespaces; --uts host and --network host use the host\'s name; -p warns', async () => {
+    const { hostname } = await import('node:os');
+    assert.equal((await e.docker('run', '-d', '--name', 'nsowner', 'busybox', 'sleep', '60')).code, 0);
+    const ns = (r: { stdout: string }) => r.stdout.trim();
+    const ownerIpc = ns(await e.docker('exec', 'nsowner', 'readlink', '/proc/self/ns/ipc'));
+    const shared = await e.docker('run', '--rm', '--pid', 'container:nsowner', '--ipc', 'container:nsowner', 'busybox', 'sh', '-c', 'readlink /proc/self/ns/ipc; ps -o args | grep -c "^sleep 60"');
+    assert.equal(shared.code, 0, shared.stderr);
+    assert.equal(shared.stdout, `${ownerIpc}\n1\n`, 'same ipc namespace; the other container\'s sleep is visible');
+    const missing = await e.docker('run', '--rm', '--pid', 'container:nosuch', 'busybox', 'true');
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /No such container: nosuch/);
+    assert.equal((await e.docker('run', '--rm', '--uts', 'host', 'busybox', 'hostname')).stdout, `${hostname()}\n`);
+    assert.equal((await e.docker('run', '--rm', '--network', 'host', 'busybox', 'hostname')).stdout, `${hostname()}\n`);
+    const conflictRun = await e.docker('run', '--rm', '--uts', 'host', '-h', 'x', 'busybox', 'true');
+    assert.equal(conflictRun.code, 125);
+    assert.match(conflictRun.stderr, /Conflicting options: hostname and the UTS mode/);
+    const ports = await e.docker('run', '--rm', '-p', '127.0.0.1:18080:80', 'busybox', 'true');
+    assert.equal(ports.code, 0, ports.stderr);
+    assert.match(ports.stderr, /WARNING: Published ports are discarded/);
+    await e.docker('rm', '-f', 'nsowner');
+  });
+
   test('run missing command: 127; not executable: 126; bad flag value: 125', async () => {
     assert.equal((await e.docker('run', '--rm', 'busybox', 'no-such-command')).code, 127);
     assert.equal((await e.docker('run', '--rm', 'busybox', '/etc/passwd')).code, 126);
