@@ -479,6 +479,11 @@ export class VolumeService {
     return users.has(name) || isPinned(this.store, name, this.opts.findContainer);
   }
 
+  /** Who holds a volume, for the 409 message: the referring containers, or the one starting with it. */
+  private holders(name: string, users: Map<string, string[]>): string[] {
+    return users.get(name) ?? [pins.get(pinKey(this.store.root, name))?.containerId || 'a container being started'];
+  }
+
   /** GET /volumes with Docker's filters (name, driver, label, dangling). */
   async list(filters: Map<string, string[]> = new Map()): Promise<Volume[]> {
     for (const key of filters.keys()) if (!LIST_FILTERS.has(key)) throw badFilter(`invalid filter '${key}'`);
@@ -532,7 +537,7 @@ export class VolumeService {
     }
     const users = this.users();
     if (this.inUse(name, users)) {
-      throw conflict('BERTH_VOLUME_IN_USE', `remove ${name}: volume is in use - [${(users.get(name) ?? ['a container being started']).join(', ')}]`);
+      throw conflict('BERTH_VOLUME_IN_USE', `remove ${name}: volume is in use - [${this.holders(name, users).join(', ')}]`);
     }
     if (await this.store.remove(name)) this.opts.events.emit('volume', 'destroy', name, { driver: 'local' });
   }

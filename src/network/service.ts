@@ -91,7 +91,8 @@ export class NetworkService {
         any('driver', (v) => v === n.Driver) &&
         any('name', (v) => matches(v, n.Name)) &&
         any('id', (v) => matches(v, n.Id)) &&
-        (filters.get('label') ?? []).every(() => false) &&
+        // The predefined networks have no labels: any label filter leaves them out.
+        !filters.get('label')?.length &&
         any('scope', (v) => v === n.Scope) &&
         // Predefined networks are never dangling (dockerd's rule).
         any('dangling', (v) => v === '0' || v === 'false') &&

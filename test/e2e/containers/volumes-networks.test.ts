@@ -224,6 +224,8 @@ describe('berth CLI: volume and network commands', () => {
     const inspect = JSON.parse((await e.berth('volume', 'inspect', 'bvol')).stdout) as Array<Record<string, unknown>>;
     assert.deepEqual(inspect, JSON.parse((await e.docker('volume', 'inspect', 'bvol')).stdout));
     assert.equal((await e.berth('volume', 'inspect', '-f', '{{.Driver}}/{{.Name}}', 'bvol', 'labelled')).stdout, 'local/bvol\nlocal/labelled\n');
+    assert.equal((await e.berth('inspect', '-f', '{{.Mountpoint}}', 'bvol')).stdout, `${join(e.d.dataRoot, 'volumes/bvol/_data')}\n`);
+    assert.equal((await e.berth('inspect', '--type', 'volume', '-f', '{{.Name}}', 'bvol')).stdout, 'bvol\n');
     const missing = await e.berth('volume', 'inspect', 'nosuch');
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr, 'Error response from daemon: get nosuch: no such volume\n');
@@ -261,6 +263,9 @@ describe('berth CLI: volume and network commands', () => {
     assert.equal((await e.berth('network', 'ls', '-q', '--no-trunc')).stdout, (await e.docker('network', 'ls', '-q', '--no-trunc')).stdout);
     assert.equal((await e.berth('network', 'ls', '-q', '-f', 'name=none')).stdout.length, 13);
     assert.equal((await e.berth('network', 'inspect', '-f', '{{.Name}}={{.Driver}}', 'host', 'none')).stdout, 'host=host\nnone=null\n');
+    assert.equal((await e.berth('inspect', '-f', '{{.Driver}}', 'none')).stdout, 'null\n');
+    const notNetwork = await e.berth('inspect', '--type', 'network', 'busybox');
+    assert.equal(notNetwork.stderr, 'Error: No such network: busybox\n');
     assert.deepEqual(JSON.parse((await e.berth('network', 'inspect', 'none')).stdout), JSON.parse((await e.docker('network', 'inspect', 'none')).stdout));
     const missing = await e.berth('network', 'inspect', 'nosuch');
     assert.equal(missing.code, 1);
