@@ -228,6 +228,8 @@ export class ContainerService {
     this.closing = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
     await this.monitors.close();
+    await this.store.settle();
+    await this.snapshotter.settle();
     // Only when no monitor of ours is left: their sockets live in there.
     await rmdir(this.socketRoot).catch(() => {});
     // The shared /berth cgroup parent goes when no container of any engine is left in it.

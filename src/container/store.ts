@@ -4,7 +4,7 @@
  * from disk when it starts. Lookup by full id, unique id prefix or name, with
  * Docker's rules and errors.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
@@ -105,6 +105,11 @@ export class ContainerStore {
     const store = new ContainerStore(join(dataRoot, 'containers'));
     await mkdir(store.root, { recursive: true });
     for (const id of await readdir(store.root)) {
+      // A removal renames the directory to .trash-* and deletes it after answering.
+      if (id.startsWith('.trash-')) {
+        await rm(join(store.root, id), { recursive: true, force: true });
+        continue;
+      }
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       try {
         const rec = JSON.parse(await readFile(join(store.root, id, 'container.json'), 'utf8')) as ContainerRecord;
@@ -170,11 +175,35 @@ export class ContainerStore {
     this.byName.set(rec.Name, rec.Id);
   }
 
+  /** Deletions still running in the background (see delete). */
+  private readonly deleting = new Set<Promise<void>>();
+
+  /**
+   * Forget the container and remove its directory: renamed out of the way at
+   * once (the container is gone for everyone from here), its files deleted
+   * after the caller has moved on; a crash meanwhile leaves a .trash-*
+   * directory that open() removes.
+   */
   async delete(id: string): Promise<void> {
     const rec = this.byId.get(id);
     if (rec) this.byName.delete(rec.Name);
     this.byId.delete(id);
-    await rm(this.dir(id), { recursive: true, force: true });
+    const trash = join(this.root, `.trash-${id.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(this.dir(id), trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await rm(this.dir(id), { recursive: true, force: true });
+      return;
+    }
+    const p = rm(trash, { recursive: true, force: true }).catch(() => {});
+    this.deleting.add(p);
+    void p.finally(() => this.deleting.delete(p));
+  }
+
+  /** Wait for background deletions (berthd's shutdown, tests). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.deleting]);
   }
 
   list(): ContainerRecord[] {

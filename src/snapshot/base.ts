@@ -256,8 +256,20 @@ export abstract class DirSnapshotter implements Snapshotter {
       await fsyncDir(this.metaDir);
       const trash = join(this.root, `new-${randomBytes(6).toString('hex')}`);
       await rename(join(this.root, info.id), trash).catch(() => {});
-      await rm(trash, { recursive: true, force: true });
+      // The snapshot is gone once its record is; its files go after the
+      // caller has moved on (open() removes new-* left by a crash).
+      const p = rm(trash, { recursive: true, force: true }).catch(() => {});
+      this.deleting.add(p);
+      void p.finally(() => this.deleting.delete(p));
     });
+  }
+
+  /** Deletions still running in the background (see remove). */
+  private readonly deleting = new Set<Promise<void>>();
+
+  /** Wait for background deletions (shutdown, tests that measure the disk). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.deleting]);
   }
 
   /**

@@ -82,8 +82,10 @@ export interface Snapshotter {
   view(key: string, parent?: string, options?: SnapshotOptions): Promise<Mount[]>;
   /** Turn active `key` into committed `name`; the key is gone afterwards. */
   commit(name: string, key: string, options?: CommitOptions): Promise<void>;
-  /** Remove a snapshot; BERTH_SNAPSHOT_IN_USE if others have it as parent. */
+  /** Remove a snapshot; BERTH_SNAPSHOT_IN_USE if others have it as parent. Its files may be deleted after it resolves (see settle). */
   remove(key: string): Promise<void>;
+  /** Resolves when files of removed snapshots are deleted from the disk. */
+  settle(): Promise<void>;
   list(): Promise<SnapshotInfo[]>;
   /** containerd's walk, as an async iterator. */
   walk(): AsyncIterable<SnapshotInfo>;

@@ -182,6 +182,7 @@ for (const driver of ['overlayfs', 'native'] as const) {
         return true;
       });
       assert.deepEqual((await s.list()).map((i) => i.key), before.map((i) => i.key));
+      await s.settle(); // removed snapshots' files go in the background
       assert.ok((await readdir(join(dir, 'root/snapshots'))).every((n) => !n.startsWith('new-')));
     });
 

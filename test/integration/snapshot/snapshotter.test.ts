@@ -153,6 +153,9 @@ for (const driver of ['overlayfs', 'native'] as const) {
       const id = (await s.stat('work')).id;
       await s.remove('work');
       await assert.rejects(lstat(join(dir, 'root/snapshots', id)), /ENOENT/);
+      // Its files go in the background; settle() waits for that.
+      await s.settle();
+      assert.deepEqual((await readdir(join(dir, 'root/snapshots'))).filter((n) => n.startsWith('new-')), []);
       await assert.rejects(openSnapshotter({ dataRoot: join(dir, 'root'), driver: driver === 'overlayfs' ? 'native' : 'overlayfs' }), code('BERTH_SNAPSHOT_DRIVER'));
     });
 
