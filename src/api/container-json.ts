@@ -250,14 +250,19 @@ export function commandLine(rec: ContainerRecord): string {
   return [rec.Path, ...rec.Args.map(quote)].filter((x) => x !== '').join(' ');
 }
 
-/** "Up 3 seconds", "Up 2 minutes (Paused)", "Exited (0) 5 seconds ago", "Created", "Restarting (1) …". */
+/** "Up 3 seconds", "Up 2 minutes (Paused)", "Up 1 minute (healthy)", "Exited (0) 5 seconds ago", "Created", "Restarting (1) …". */
 export function statusText(rec: ContainerRecord, now = Date.now()): string {
   const s = rec.State;
   const ago = (t: string) => humanDuration(Math.max(0, now - Date.parse(t)));
   if (s.Status === 'removing') return 'Removal In Progress';
   if (s.Dead) return 'Dead';
   if (s.Restarting) return `Restarting (${s.ExitCode}) ${ago(s.FinishedAt)} ago`;
-  if (s.Running) return `Up ${ago(s.StartedAt)}${s.Paused ? ' (Paused)' : ''}`;
+  if (s.Running) {
+    if (s.Paused) return `Up ${ago(s.StartedAt)} (Paused)`;
+    // dockerd's State.String(): the health check's status once the container ran with one.
+    if (s.Health) return `Up ${ago(s.StartedAt)} (${s.Health.Status === 'starting' ? 'health: starting' : s.Health.Status})`;
+    return `Up ${ago(s.StartedAt)}`;
+  }
   if (s.StartedAt === '0001-01-01T00:00:00Z' || s.FinishedAt === '0001-01-01T00:00:00Z') return 'Created';
   return `Exited (${s.ExitCode}) ${ago(s.FinishedAt)} ago`;
 }

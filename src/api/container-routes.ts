@@ -220,6 +220,11 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     if (platform && !/^linux(\/|$)/.test(platform)) {
       throw badParam(`invalid platform ${JSON.stringify(platform)}: berth runs linux containers only`);
     }
+    if (body.Healthcheck && typeof body.Healthcheck === 'object' && !versionAtLeast(ctx.apiVersion, '1.44')) {
+      // StartInterval came with API 1.44: dockerd ignores it from older clients.
+      const { StartInterval: _si, ...rest } = body.Healthcheck;
+      body.Healthcheck = rest;
+    }
     const result = await svc.create(body, name);
     ctx.sendJson(201, { Id: result.Id, Warnings: result.Warnings ?? [] });
   });

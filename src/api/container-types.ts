@@ -42,6 +42,25 @@ export interface HealthConfig {
   Retries?: number;
 }
 
+/** State.Health in inspect (absent when the container has no health check or never ran with one). */
+export interface HealthState {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  /** Consecutive failed probes (those inside the start period not counted). */
+  FailingStreak: number;
+  /** The last 5 probes, oldest first. */
+  Log: HealthcheckResult[];
+}
+
+/** One probe's result, as dockerd reports it. */
+export interface HealthcheckResult {
+  Start: string;
+  End: string;
+  /** 0 healthy, anything else a failure; -1 when the probe could not run or exceeded its timeout. */
+  ExitCode: number;
+  /** stdout and stderr, at most 4096 bytes ("..." appended when cut). */
+  Output: string;
+}
+
 export interface RestartPolicy {
   Name?: '' | 'no' | 'always' | 'unless-stopped' | 'on-failure';
   MaximumRetryCount?: number;

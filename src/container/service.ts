@@ -35,6 +35,7 @@ import type { Spec, Process } from '../oci/runtime-spec.ts';
 import { randomBytes } from 'node:crypto';
 import { watchExit, connectControl, readExitStatus, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
 import { readLogs, type LogEntry } from './logs.ts';
+import { HealthChecker, checkHealthFilter, healthStatusOf, mergeHealthcheck, validateHealthcheck } from './health.ts';
 import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
 import { ownBoundingCapabilities } from '../runtime/capabilities.ts';
 import { defaultSeccompProfile, seccompFromDockerProfile } from '../runtime/seccomp/index.ts';
@@ -139,7 +140,8 @@ export function mergeConfig(user: ContainerConfig, image: ImageRunConfig | undef
     OpenStdin: !!user.OpenStdin,
     StdinOnce: !!user.StdinOnce,
   };
-  if (image?.Healthcheck && !user.Healthcheck) merged.Healthcheck = image.Healthcheck;
+  const healthcheck = mergeHealthcheck(user.Healthcheck, image?.Healthcheck);
+  if (healthcheck) merged.Healthcheck = healthcheck;
   if (image?.OnBuild) merged.OnBuild = image.OnBuild;
   return merged;
 }
@@ -162,11 +164,14 @@ export class ContainerService {
   private readonly socketRoot: string;
   /** A monitor started ahead of the next container start (see MonitorPool). */
   private readonly monitors = new MonitorPool();
+  /** Health checks of running containers (health.ts). */
+  readonly health: HealthChecker;
 
   private constructor(store: ContainerStore, opts: ContainerServiceOptions, snapshotter: Snapshotter) {
     this.store = store;
     this.opts = opts;
     this.snapshotter = snapshotter;
+    this.health = new HealthChecker({ execs: this, find: (id) => this.store.find(id), publish: (rec, action) => this.publish(rec, action) });
     this.cgroupV2 = detectCgroupLayout().mode === 'v2';
     this.socketRoot = join('/run/berth/m', createHash('sha256').update(opts.dataRoot).digest('hex').slice(0, 12));
   }
@@ -207,6 +212,7 @@ export class ContainerService {
         sock.destroy();
         const cgroup = createCgroupManager(cgroupsPathFor(rec.Id, rec.HostConfig));
         this.watch(rec, cgroup);
+        this.health.start(rec);
       } else {
         const status = (await readExitStatus(dir)) ?? { exitCode: 255, signal: 0, finishedAt: new Date().toISOString() };
         const cgroup = createCgroupManager(cgroupsPathFor(rec.Id, rec.HostConfig));
@@ -227,6 +233,7 @@ export class ContainerService {
   async close(): Promise<void> {
     this.closing = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
+    await this.health.close();
     await this.monitors.close();
     await this.store.settle();
     await this.snapshotter.settle();
@@ -261,6 +268,7 @@ export class ContainerService {
   async create(req: ContainerCreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
     if (!req || typeof req !== 'object') throw invalidArgument('BERTH_CONTAINER_BAD_CONFIG', 'config cannot be empty in order to create a container');
     if (!req.Image) throw invalidArgument('BERTH_CONTAINER_BAD_CONFIG', 'Config.Image: no image specified');
+    validateHealthcheck(req.Healthcheck);
     const hostConfig: HostConfig = req.HostConfig ?? {};
     const network = hostConfig.NetworkMode || 'default';
     checkNetworkMode(req, hostConfig, (ref) => this.store.find(ref));
@@ -452,6 +460,7 @@ export class ContainerService {
       await this.store.save(rec);
       this.publish(rec, 'start');
       this.watch(rec, started.cgroup);
+      this.health.start(rec);
     } catch (err) {
       await prepared?.cancel().catch(() => {});
       await unmountRootfs(dir).catch(() => {});
@@ -474,6 +483,7 @@ export class ContainerService {
   private async onExit(id: string, status: ExitStatus, cgroup: CgroupManager): Promise<void> {
     const rec = this.store.find(id);
     this.live.delete(id);
+    void this.health.stop(id);
     if (!rec) return;
     await this.recordExit(rec, status, cgroup);
     this.publish(rec, 'die', { exitCode: String(rec.State.ExitCode) });
@@ -624,6 +634,7 @@ export class ContainerService {
     const rec = this.store.get(ref);
     if (!rec.State.Running) throw conflict('BERTH_CONTAINER_NOT_RUNNING', `Container ${rec.Id} is not running`);
     if (rec.State.Paused) throw conflict('BERTH_CONTAINER_PAUSED', `Container ${rec.Id} is already paused`);
+    void this.health.pause(rec.Id);
     await this.live.get(rec.Id)!.cgroup.freeze();
     rec.State = { ...rec.State, Status: 'paused', Paused: true };
     await this.store.save(rec);
@@ -636,6 +647,7 @@ export class ContainerService {
     await this.live.get(rec.Id)!.cgroup.thaw();
     rec.State = { ...rec.State, Status: 'running', Paused: false };
     await this.store.save(rec);
+    this.health.resume(rec.Id);
     this.publish(rec, 'unpause');
   }
 
@@ -709,10 +721,11 @@ export class ContainerService {
   list(opts: ListOptions = {}): ContainerRecord[] {
     const filters = opts.filters ?? {};
     for (const key of Object.keys(filters)) {
-      if (!['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since'].includes(key)) {
+      if (!['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health'].includes(key)) {
         throw invalidArgument('BERTH_CONTAINER_BAD_FILTER', `invalid filter '${key}'`);
       }
     }
+    checkHealthFilter(filters.health);
     let out = this.store.list().sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
     const hasStatusFilter = !!filters.status?.length || !!filters.exited?.length;
     if (!opts.all && !hasStatusFilter) out = out.filter((c) => c.State.Running || c.State.Restarting);
@@ -720,6 +733,7 @@ export class ContainerService {
     out = out.filter(
       (c) =>
         any('status', (s) => c.State.Status === s) &&
+        any('health', (h) => healthStatusOf(c) === h) &&
         any('name', (n) => new RegExp(n).test(c.Name.slice(1))) &&
         any('id', (i) => c.Id.startsWith(i)) &&
         any('exited', (e) => !c.State.Running && c.State.Status === 'exited' && c.State.ExitCode === Number(e)) &&
@@ -831,7 +845,13 @@ export class ContainerService {
     if (!Array.isArray(config?.Cmd) || config.Cmd.length === 0) throw invalidArgument('BERTH_EXEC_NO_COMMAND', 'No exec command specified');
     const id = randomBytes(32).toString('hex');
     this.execs.set(id, { ID: id, ContainerID: rec.Id, Config: config, Running: false, ExitCode: null, Pid: 0 });
+    this.publish(rec, `exec_create: ${config.Cmd.join(' ')}`, { execID: id });
     return id;
+  }
+
+  /** Drop an exec's record (health probes, once done: dockerd does not list them either). */
+  forgetExec(id: string): void {
+    this.execs.delete(id);
   }
 
   getExec(id: string): ExecRecord {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
 import { BerthError, conflict, invalidArgument, notFound } from '../common/errors.ts';
-import type { ContainerConfig, HostConfig } from '../api/container-types.ts';
+import type { ContainerConfig, HealthState, HostConfig } from '../api/container-types.ts';
 import type { MountRecord } from './mounts.ts';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -26,6 +26,8 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Set once the container has run with a health check (health.ts); kept after it stops. */
+  Health?: HealthState;
 }
 
 export interface ContainerRecord {
