@@ -8,6 +8,7 @@ import type { FlagSpec, ParsedFlags } from '../args.ts';
 import { UsageError } from '../args.ts';
 import { bool, list, str } from '../command.ts';
 import type { ContainerCreateRequest, HostConfig, MountPoint, Ulimit } from '../../api/container-types.ts';
+import { HEALTH_FLAGS, healthcheckFromFlags } from './health-options.ts';
 
 export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'attach', short: 'a', type: 'list', description: 'Attach to STDIN, STDOUT or STDERR' },
@@ -22,6 +23,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'env', short: 'e', type: 'list', description: 'Set environment variables' },
   { name: 'env-file', type: 'list', description: 'Read in a file of environment variables' },
   { name: 'group-add', type: 'list', description: 'Add additional groups to join' },
+  ...HEALTH_FLAGS.filter((f) => f.name !== 'no-healthcheck'),
   { name: 'hostname', short: 'h', type: 'string', description: 'Container host name' },
   { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
@@ -33,6 +35,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'name', type: 'string', description: 'Assign a name to the container' },
   { name: 'network', type: 'string', description: 'Connect a container to a network (none, host)', value: 'network' },
   { name: 'net', type: 'string', description: 'Connect a container to a network', hidden: true },
+  ...HEALTH_FLAGS.filter((f) => f.name === 'no-healthcheck'),
   { name: 'pids-limit', type: 'string', description: 'Tune container pids limit (set -1 for unlimited)', value: 'int' },
   { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
   { name: 'privileged', type: 'bool', description: 'Give extended privileges to this container' },
@@ -228,6 +231,7 @@ export function createRequest(flags: ParsedFlags, args: string[], env: NodeJS.Pr
   }
   const pidsLimit = intFlag(flags, 'pids-limit');
   const stopTimeout = intFlag(flags, 'stop-timeout');
+  const healthcheck = healthcheckFromFlags(flags);
   const hostConfig: HostConfig = {
     Binds: binds.length ? binds : null,
     LogConfig: { Type: str(flags, 'log-driver') ?? '', Config: logOpts },
@@ -272,6 +276,7 @@ export function createRequest(flags: ParsedFlags, args: string[], env: NodeJS.Pr
     Labels: labels,
     ...(str(flags, 'stop-signal') ? { StopSignal: str(flags, 'stop-signal')! } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: {} },
   };
