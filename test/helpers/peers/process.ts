@@ -154,8 +154,27 @@ export async function runOk(command: string, args: string[], options: Parameters
   return result;
 }
 
+/** An open file of `pid` under `dir` (berthd's monitors started ahead of time have a bare command line, but hold their container's log). */
+function holdsFileUnder(pid: number, dir: string): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target === dir || target.startsWith(dir + '/')) return true;
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return false;
+}
+
 /**
- * PIDs of processes whose command line or working directory mentions `dir`
+ * PIDs of processes whose command line or working directory mentions `dir`, or that hold a file under it
  * (e.g. containerd shims whose -address lives under a dockerd exec-root).
  * Used after stopping a peer to find and stop anything it left behind.
  */
@@ -173,7 +192,7 @@ export function pidsReferencing(dir: string): number[] {
       } catch {
         /* kernel thread or gone */
       }
-      if (cmdline.includes(dir) || cwd === dir || cwd.startsWith(dir + '/')) pids.push(pid);
+      if (cmdline.includes(dir) || cwd === dir || cwd.startsWith(dir + '/') || holdsFileUnder(pid, dir)) pids.push(pid);
     } catch {
       /* exited while we looked */
     }
