@@ -2,7 +2,7 @@
  * /_ping, /version, /info, /auth — what every client calls first.
  * Shapes and headers follow protocol-traces/docker-version.txt.
  */
-import { arch, cpus, hostname, release, totalmem } from 'node:os';
+import { cpus, hostname, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { BerthError } from '../common/errors.ts';
 import { API_VERSION, MIN_API_VERSION } from '../common/config.ts';
@@ -13,9 +13,8 @@ import { PING_CACHE_HEADERS } from './types.ts';
 import { BERTH_VERSION, GIT_COMMIT } from './build-info.ts';
 
 /** Docker's names for CPU architectures (GOARCH). */
-export function goArch(nodeArch: string = arch()): string {
-  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[nodeArch] ?? nodeArch;
-}
+export { goArch } from '../common/go-arch.ts';
+import { goArch } from '../common/go-arch.ts';
 
 const BUILD_TIME = new Date().toISOString();
 

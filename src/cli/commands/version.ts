@@ -4,8 +4,7 @@ import { BERTH_VERSION, GIT_COMMIT } from '../../api/build-info.ts';
 import type { VersionResponse } from '../../api/types.ts';
 import type { CommandDef } from '../command.ts';
 import { str } from '../command.ts';
-import { renderEach } from '../format/render.ts';
-import { goArch } from '../../api/system-routes.ts';
+import { goArch } from '../../common/go-arch.ts';
 import { formatGoDate } from '../output.ts';
 
 const command: CommandDef = {
@@ -37,6 +36,8 @@ const command: CommandDef = {
     }
     const format = str(ctx.flags, 'format');
     if (format) {
+      // The template engine only when a template is given: the plain output is built here.
+      const { renderEach } = await import('../format/render.ts');
       ctx.io.stdout.write(renderEach(format, [{ Client: clientInfo, Server: server ?? null }]));
     } else {
       const downgraded = clientInfo.ApiVersion !== API_VERSION ? ` (downgraded from ${API_VERSION})` : '';
