@@ -61,6 +61,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -716,9 +717,22 @@ static char **read_args_from_sync(int *argc_out) {
   return argv;
 }
 
+/* Descriptors berthd's own parent let it inherit must not stay open in a
+ * process that outlives berthd (a test runner waiting for a pipe's EOF
+ * would wait for every container): keep stdio, the channel and --pass-fd. */
+static void close_stray_fds(void) {
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+  unsigned keep = opt.pass_fd > 3 ? (unsigned)opt.pass_fd : 3;
+  if (keep > 4) syscall(SYS_close_range, 4u, keep - 1, 0u);
+  syscall(SYS_close_range, keep + 1, ~0u, 0u);
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--args-from-sync") == 0) argv = read_args_from_sync(&argc);
   parse_args(argc, argv);
+  close_stray_fds();
   if (fcntl(3, F_GETFD) >= 0) {
     sync_fd = 3;
     fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
