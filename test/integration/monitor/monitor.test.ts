@@ -42,6 +42,12 @@ function collectFrames(sock: import('node:net').Socket): Promise<Array<{ stream:
   });
 }
 
+// A stand-in for berth-launcher: reads its "plan" from fd 3, starts the
+// payload in the background, reports its pid on fd 3 and exits. The payload
+// sleeps first so the stand-in exits before it: it is then reparented to the
+// monitor, as the real container process is.
+const standIn = (payload: string) => [BB, 'sh', '-c', `read plan <&3; (sleep 0.2; ${payload}) & echo "pid $!" >&3; exit 0`];
+
 describe('berth-monitor', () => {
   test('logs stdout and stderr in json-file format and records the exit code', async () => {
     const d = await dir();
@@ -146,37 +152,22 @@ describe('berth-monitor', () => {
 
   test('a detached launcher: pid over the passed channel, the orphaned container is reaped by the monitor', async () => {
     const d = await dir();
-    // A stand-in launcher: reads its "plan" from fd 3, starts the payload in
-    // the background, reports its pid on fd 3 and exits, as berth-launcher does.
-    const launcher = 'read plan <&3; (sleep 0.2; echo "payload $plan"; exit 5) & echo "pid $!" >&3; exit 0';
     const m = await spawnMonitor({
       dir: d,
       launcherChannel: true,
       log: { path: join(d, 'log.json'), maxSize: 1 << 20, maxFiles: 1 },
-      command: [BB, 'sh', '-c', launcher],
+      command: standIn('echo "payload $plan"; exit 5'),
     });
-    const channel = m.launcherChannel!;
-    const pid = new Promise<number>((res, rej) => {
-      let buf = '';
-      channel.on('data', (b: Buffer) => {
-        buf += b.toString();
-        const mm = buf.match(/pid (\d+)\n/);
-        if (mm) res(Number(mm[1]));
-      });
-      channel.on('close', () => rej(new Error('launcher closed without a pid')));
-    });
-    const startedP = m.start(pid);
-    channel.write('P1\n');
-    const started = await startedP;
-    assert.equal(started.containerPid, await pid);
+    const started = await startWithStandIn(m, 'P1');
+    assert.ok(started.containerPid > 0);
     const status = await watchExit(d);
     assert.equal(status.exitCode, 5);
     const lines = await logLines(join(d, 'log.json'));
     assert.deepEqual(lines.map((l) => l.log), ['payload P1\n']);
   });
 
-  // The stand-in launcher of the test above, for the pool and mount tests.
-  function startWithStandIn(m: Awaited<ReturnType<typeof spawnMonitor>>) {
+  /** Start a monitor whose command is standIn(): it reads its "plan", reports the payload's pid on the channel. */
+  async function startWithStandIn(m: Awaited<ReturnType<typeof spawnMonitor>>, plan = 'go') {
     const channel = m.launcherChannel! as Socket;
     const pid = new Promise<number>((res, rej) => {
       let buf = '';
@@ -188,12 +179,11 @@ describe('berth-monitor', () => {
       channel.on('close', () => rej(new Error('launcher closed without a pid')));
     });
     const started = m.start(pid);
-    channel.write('go\n');
-    return started;
+    channel.write(`${plan}\n`);
+    const s = await started;
+    assert.equal(s.containerPid, await pid, 'the monitor reports the pid the launcher gave');
+    return s;
   }
-  // The payload sleeps first so the stand-in exits before it: it is then
-  // reparented to the monitor, as the real container process is.
-  const standIn = (payload: string) => ['/bin/busybox', 'sh', '-c', `read plan <&3; (sleep 0.2; ${payload}) & echo "pid $!" >&3; exit 0`];
   const mountedAt = (target: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
 
   test('a pooled monitor, started idle, takes its arguments over the channel; the pool refills and closes', async () => {
