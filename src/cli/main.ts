@@ -188,8 +188,11 @@ Run 'berth ${group} COMMAND --help' for more information on a command.
 `;
 }
 
-function commandHelp(commandPath: string, def: CommandDef): string {
-  const flags = [...def.flags, { name: 'help', type: 'bool' as const, description: 'Print usage' }];
+/** Every command's --help (cobra's help flag: before the first positional of commands that stop there). */
+const HELP_FLAG: FlagSpec = { name: 'help', type: 'bool', description: 'Print usage' };
+
+export function commandHelp(commandPath: string, def: CommandDef): string {
+  const flags = [...def.flags, HELP_FLAG];
   return `
 Usage:  ${commandPath} ${def.usage}
 
@@ -209,20 +212,33 @@ export function processIo(): { io: Io; used: NodeJS.WriteStream[] } {
   const used: NodeJS.WriteStream[] = [];
   let stdout: NodeJS.WriteStream | undefined;
   let stderr: NodeJS.WriteStream | undefined;
+  const take = (stream: NodeJS.WriteStream): NodeJS.WriteStream => {
+    stream.on('error', exitOnBrokenPipe);
+    used.push(stream);
+    return stream;
+  };
   const io: Io = {
     get stdout() {
-      if (!stdout) used.push((stdout = process.stdout));
-      return stdout;
+      return (stdout ??= take(process.stdout));
     },
     get stderr() {
-      if (!stderr) used.push((stderr = process.stderr));
-      return stderr;
+      return (stderr ??= take(process.stderr));
     },
     get stdin() {
       return process.stdin;
     },
   };
   return { io, used };
+}
+
+/**
+ * The reader of our output went away (`berth logs x | head -1`): stop at once
+ * and quietly, as the docker CLI does (Go dies of SIGPIPE writing to stdout or
+ * stderr: a shell sees 141). Other write errors are not ours to hide.
+ */
+export function exitOnBrokenPipe(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(128 + 13);
+  throw err;
 }
 
 export async function main(argv: string[], io: Io = processIo().io): Promise<number> {
@@ -287,10 +303,16 @@ export async function main(argv: string[], io: Io = processIo().io): Promise<num
   let parsed;
   try {
     if (def.rawArgs) parsed = { flags: {}, args: rest };
-    else if (rest.includes('--help') && !def.noInterspersed) {
-      io.stdout.write(commandHelp(commandPath, def));
-      return 0;
-    } else parsed = parseFlags(rest, def.flags, commandPath, !def.noInterspersed);
+    else {
+      // --help is a flag like the others: `run --help` asks for run's usage,
+      // `run busybox --help` passes it to the container (noInterspersed).
+      parsed = parseFlags(rest, [...def.flags, HELP_FLAG], commandPath, !def.noInterspersed);
+      if (parsed.flags.help === true) {
+        io.stdout.write(commandHelp(commandPath, def));
+        return 0;
+      }
+      delete parsed.flags.help;
+    }
   } catch (err) {
     io.stderr.write(`${errorMessage(err)}\n`);
     return 125;
@@ -358,7 +380,11 @@ if (process.env.BERTH_BUNDLED === '1' || /src\/cli\/main\.ts$/.test(invoked)) {
       // asynchronous), without waiting for idle sockets or timers.
       const flush = (i: number): void => {
         if (i === used.length) process.exit(code);
-        else used[i]!.write('', () => flush(i + 1));
+        else
+          used[i]!.write('', (err?: NodeJS.ErrnoException | null) => {
+            if (err?.code === 'EPIPE') exitOnBrokenPipe(err);
+            flush(i + 1);
+          });
       };
       flush(0);
     },
