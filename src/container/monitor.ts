@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError } from '../common/errors.ts';
 import { findNativeBinary } from '../common/native.ts';
@@ -306,6 +306,23 @@ export async function watchExit(dir: string, socketDir: string = dir): Promise<E
     return { exitCode: 255, signal: 0, finishedAt: new Date().toISOString() };
   }
   return status;
+}
+
+/**
+ * Exec directories (<container dir>/exec/<exec id>) left by an earlier berthd,
+ * which removes each once its exec has exited but may have been killed first
+ * (a health probe or `docker exec` in flight): each is removed once its
+ * monitor is done, at once when it already is. The exec records died with
+ * that berthd, so nothing else would. Resolves once the directory is listed
+ * (execs started afterwards are not touched); the removals go on in the background.
+ */
+export async function reapExecDirs(execRoot: string, socketDirOf: (execId: string) => string): Promise<void> {
+  const entries = await readdir(execRoot).catch(() => [] as string[]);
+  for (const id of entries) {
+    void watchExit(join(execRoot, id), socketDirOf(id))
+      .then(() => rm(join(execRoot, id), { recursive: true, force: true }))
+      .catch(() => {});
+  }
 }
 
 export async function readExitStatus(dir: string): Promise<ExitStatus | undefined> {

@@ -33,7 +33,7 @@ import { launcherPath, followLauncher } from '../runtime/launcher.ts';
 import { spawnMonitor, MonitorPool } from './monitor.ts';
 import type { Spec, Process } from '../oci/runtime-spec.ts';
 import { randomBytes } from 'node:crypto';
-import { watchExit, connectControl, readExitStatus, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
+import { watchExit, connectControl, readExitStatus, reapExecDirs, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
 import { readLogs, type LogEntry } from './logs.ts';
 import { HealthChecker, checkHealthFilter, healthStatusOf, mergeHealthcheck, validateHealthcheck } from './health.ts';
 import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
@@ -198,6 +198,7 @@ export class ContainerService {
   private async restore(): Promise<void> {
     const restarts: ContainerRecord[] = [];
     for (const rec of this.store.list()) {
+      await reapExecDirs(join(this.store.dir(rec.Id), 'exec'), (execId) => this.socketDir(execId));
       if (!rec.State.Running) {
         if (rec.State.Status === 'restarting' || this.wantsRestartAfterDaemonStart(rec)) {
           // Started again by the daemon, it is no longer "stopped by the user" (dockerd resets that too).

@@ -14,6 +14,9 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setup, runCommand, DOCKER, type Env, type Run } from './helpers.ts';
+import { startDaemon, type TestDaemon } from '../../helpers/daemon.ts';
+import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
+import { makeBusyboxTar } from '../../helpers/busybox.ts';
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -241,5 +244,49 @@ describe('docker-compose 1.29: depends_on condition service_healthy', () => {
     assert.equal((await e.docker('inspect', '--format', '{{.State.Health.Status}} {{.State.Health.FailingStreak}}', 'hsick_db_1')).stdout, 'unhealthy 2\n');
     assert.equal((await e.docker('ps', '-a', '--filter', 'name=hsick_app', '--format', '{{.Names}}')).stdout, '', 'app was never created');
     assert.equal((await compose('down', '-t', '0')).code, 0);
+  });
+});
+
+describe('berthd restarts with a probed container', () => {
+  test('kill -9 berthd while probes run: the container lives on, a new berthd probes it again, no exec directory of the old probes is left', async () => {
+    const dir = await makeTempDir('berth-e2e-health-kill9-');
+    const dataRoot = join(dir, 'root');
+    const socketPath = join(dir, 'berth.sock');
+    const daemons: TestDaemon[] = [];
+    const docker = (...args: string[]) => runCommand(DOCKER, args, { env: { DOCKER_HOST: `unix://${socketPath}`, DOCKER_CONFIG: join(dir, 'docker-config') } });
+    const status = async () => (await docker('inspect', '--format', '{{.State.Health.Status}}', 'live')).stdout.trim();
+    try {
+      daemons.push(await startDaemon({ dataRoot, socketPath }));
+      await makeBusyboxTar(dir, join(dir, 'busybox.tar'));
+      assert.equal((await docker('import', '-c', 'CMD ["sh"]', join(dir, 'busybox.tar'), 'busybox:latest')).code, 0);
+      // Each probe takes 300 ms: one is almost always in flight.
+      const run = await docker('run', '-d', '--name', 'live', '--health-cmd', 'sleep 0.3', '--health-interval', '10ms', 'busybox', 'sleep', '300');
+      assert.equal(run.code, 0, run.stderr);
+      const id = run.stdout.trim();
+      await until('healthy', async () => (await status()) === 'healthy');
+      const execDir = join(dataRoot, 'containers', id, 'exec');
+      await until('a probe in flight', async () => existsSync(execDir) && readdirSync(execDir).length > 0, 5000);
+
+      process.kill(daemons[0]!.pid, 'SIGKILL');
+      await new Promise<void>((r) => daemons[0]!.process.once('exit', () => r()));
+      // The orphaned probe finishes on its own (its monitor outlives berthd, as a container's does).
+      await new Promise((r) => setTimeout(r, 800));
+      const orphans = readdirSync(execDir);
+      assert.ok(orphans.length >= 1, 'the killed berthd left its probe\'s exec directory');
+
+      daemons.push(await startDaemon({ dataRoot, socketPath }));
+      assert.equal((await docker('inspect', '--format', '{{.State.Status}}', 'live')).stdout, 'running\n');
+      await until('healthy again', async () => (await status()) === 'healthy');
+      for (const o of orphans) assert.equal(existsSync(join(execDir, o)), false, `stale exec directory ${o} removed`);
+      assert.equal((await docker('stop', '-t', '0', 'live')).code, 0);
+      await until('no exec directory left', async () => !existsSync(execDir) || readdirSync(execDir).length === 0, 5000);
+      assert.equal((await docker('rm', 'live')).code, 0);
+    } finally {
+      for (const d of daemons) {
+        if (d.process.exitCode === null && d.process.signalCode === null) await runCommand(DOCKER, ['-H', d.host, 'rm', '-f', 'live']).catch(() => {});
+        await d.stop();
+      }
+      await removeTempDir(dir);
+    }
   });
 });
