@@ -197,7 +197,7 @@ export class HealthChecker {
   /** Reset the health state of a container that (re)started or was found running, and start probing. */
   start(rec: ContainerRecord): void {
     if (!probeCommand(rec.Config.Healthcheck, rec.Config.Shell)) return;
-    this.closeMonitor(rec.Id);
+    void this.closeMonitor(rec.Id);
     const log = rec.State.Health?.Log ?? [];
     rec.State.Health = { Status: 'starting', FailingStreak: 0, Log: log };
     this.update(rec);
