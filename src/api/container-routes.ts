@@ -24,7 +24,7 @@ import { parseTimeFilter } from './time-filter.ts';
 import { execIdsOf } from './exec-routes.ts';
 import { topProcesses } from '../container/top.ts';
 import { dockerStats, systemCpuUsageNs, type PreviousStats } from '../container/stats.ts';
-import { commitContainer, containerChanges } from '../container/commit.ts';
+import { commitContainer, containerChanges, containerSizeRw } from '../container/commit.ts';
 import { exportContainer } from '../container/export.ts';
 import { cpus } from 'node:os';
 import type { ContainerConfig } from './container-types.ts';
@@ -59,7 +59,7 @@ function filtersObject(ctx: RequestContext): Record<string, string[]> {
 /** The container's writable-layer size (SizeRw) and with its image (SizeRootFs), for `?size=1`. */
 async function sizes(deps: ContainerRoutesDeps, rec: ContainerRecord): Promise<{ sizeRw: number; sizeRootFs: number }> {
   const snap = deps.images.snapshotter;
-  const rw = snap ? await snap.usage(rec.SnapshotKey).then((u) => u.size).catch(() => 0) : 0;
+  const rw = snap ? await containerSizeRw(snap, rec.SnapshotKey).catch(() => 0) : 0;
   let imageSize = 0;
   try {
     const summaries = await deps.images.list({ all: true });

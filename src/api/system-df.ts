@@ -9,6 +9,7 @@ import type { Router } from './router.ts';
 import { containerSummary } from './container-json.ts';
 import { imageSummary } from './image-json.ts';
 import type { VolumeService } from '../container/volumes.ts';
+import { containerSizeRw } from '../container/commit.ts';
 
 export interface SystemDfDeps {
   containers: ContainerService;
@@ -26,7 +27,7 @@ export function addSystemDfRoute(router: Router, deps: SystemDfDeps): void {
     const sizeOfImage = new Map<string, number>(images.map((i) => [i.id, i.size]));
     const containerRows = [];
     for (const c of containers) {
-      const rw = snap ? await snap.usage(c.SnapshotKey).then((u) => u.size).catch(() => 0) : 0;
+      const rw = snap ? await containerSizeRw(snap, c.SnapshotKey).catch(() => 0) : 0;
       containerRows.push(containerSummary(c, { sizeRw: rw, sizeRootFs: rw + (sizeOfImage.get(c.Image) ?? 0) }));
     }
     const volumes = await deps.volumes.usage();

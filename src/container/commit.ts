@@ -8,7 +8,7 @@ import { parseImageConfig, parseManifest } from '../image/manifest.ts';
 import { hostPlatform } from '../image/platform.ts';
 import { parseDockerRef, tagString } from '../image/reference.ts';
 import type { ImageService } from '../image/service.ts';
-import { changes, writeDiffLayer } from '../snapshot/diff.ts';
+import { changes, changesSize, writeDiffLayer } from '../snapshot/diff.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 
 /**
@@ -228,4 +228,9 @@ const KIND: Record<'C' | 'A' | 'D', 0 | 1 | 2> = { C: 0, A: 1, D: 2 };
 export async function containerChanges(snapshotter: Snapshotter, key: string): Promise<ContainerChangeResponseItem[]> {
   const list = await changes(await snapshotter.dirs(key));
   return list.map((c) => ({ Path: c.path, Kind: KIND[c.kind] }));
+}
+
+/** A container's SizeRw (ps -s, system df, container prune's reclaimed space): the bytes of its changes, as dockerd counts them. */
+export async function containerSizeRw(snapshotter: Snapshotter, key: string): Promise<number> {
+  return changesSize(await snapshotter.dirs(key));
 }

@@ -58,6 +58,8 @@ interface Parsed {
   volumeLabels?: Record<string, string>;
   volumeDriver?: string;
   volumeOptions?: Record<string, string>;
+  /** --tmpfs (HostConfig.Tmpfs): mounted, but not in .Mounts (dockerd lists only --mount tmpfs there). */
+  unlisted?: boolean;
 }
 
 /** `-v src:dst[:opts]` / `-v dst` (anonymous volume). */
@@ -162,7 +164,7 @@ export function parseTmpfs(destination: string, opts: string): Parsed {
       throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `tmpfs ${destination}: invalid option "${o}"`);
     }
   }
-  return { type: 'tmpfs', source: '', destination: checkDestination(destination, `tmpfs ${destination}`), readOnly, propagation: '', options, mode: opts, createHostPath: false };
+  return { type: 'tmpfs', source: '', destination: checkDestination(destination, `tmpfs ${destination}`), readOnly, propagation: '', options, mode: opts, createHostPath: false, unlisted: true };
 }
 
 export interface ResolveMountsOptions {
@@ -204,7 +206,7 @@ export async function resolveMounts(
     seen.add(p.destination);
     if (p.type === 'tmpfs') {
       out.oci.push({ destination: p.destination, type: 'tmpfs', source: 'tmpfs', options: [...p.options, p.readOnly ? 'ro' : 'rw'] });
-      out.records.push({ Type: 'tmpfs', Source: '', Destination: p.destination, Mode: p.mode, RW: !p.readOnly, Propagation: '' });
+      if (!p.unlisted) out.records.push({ Type: 'tmpfs', Source: '', Destination: p.destination, Mode: p.mode, RW: !p.readOnly, Propagation: '' });
       continue;
     }
     let source = p.source;

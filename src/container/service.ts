@@ -35,6 +35,7 @@ import type { Spec, Process } from '../oci/runtime-spec.ts';
 import { randomBytes } from 'node:crypto';
 import { watchExit, connectControl, readExitStatus, reapExecDirs, attach as attachMonitor, resizeTty, closeStdin, type ExitStatus } from './monitor.ts';
 import { readLogs, type LogEntry } from './logs.ts';
+import { changesSize } from '../snapshot/diff.ts';
 import { HealthChecker, checkHealthFilter, healthStatusOf, mergeHealthcheck, validateHealthcheck } from './health.ts';
 import { createCgroupManager, detectCgroupLayout, type CgroupManager } from '../runtime/cgroups/index.ts';
 import { ownBoundingCapabilities } from '../runtime/capabilities.ts';
@@ -727,6 +728,9 @@ export class ContainerService {
       }
     }
     checkHealthFilter(filters.health);
+    for (const s of filters.status ?? []) {
+      if (!CONTAINER_STATES.has(s)) throw invalidArgument('BERTH_CONTAINER_BAD_FILTER', `invalid filter 'status=${s}'`);
+    }
     let out = this.store.list().sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
     const hasStatusFilter = !!filters.status?.length || !!filters.exited?.length;
     if (!opts.all && !hasStatusFilter) out = out.filter((c) => c.State.Running || c.State.Restarting);
@@ -735,7 +739,8 @@ export class ContainerService {
       (c) =>
         any('status', (s) => c.State.Status === s) &&
         any('health', (h) => healthStatusOf(c) === h) &&
-        any('name', (n) => new RegExp(n).test(c.Name.slice(1))) &&
+        // dockerd matches the name with and without its leading slash (name=^/web).
+        any('name', (n) => nameMatches(n, c.Name)) &&
         any('id', (i) => c.Id.startsWith(i)) &&
         any('exited', (e) => !c.State.Running && c.State.Status === 'exited' && c.State.ExitCode === Number(e)) &&
         any('ancestor', (a) => c.Config.Image === a || c.Image === a || c.Image.slice(7).startsWith(a) || this.imageMatches(c.Image, a)) &&
@@ -983,12 +988,27 @@ export class ContainerService {
     const candidates = this.list({ all: true, filters: Object.fromEntries(Object.entries(filters).filter(([k]) => k === 'label')) });
     for (const c of candidates) {
       if (c.State.Running || c.State.Restarting) continue;
-      space += await this.snapshotter.usage(c.SnapshotKey).then((u) => u.size).catch(() => 0);
+      // dockerd's SpaceReclaimed: the containers' SizeRw.
+      space += await this.snapshotter.dirs(c.SnapshotKey).then(changesSize).catch(() => 0);
       await this.remove(c.Id, {});
       deleted.push(c.Id);
     }
     return { ContainersDeleted: deleted, SpaceReclaimed: space };
   }
+}
+
+/** The states a status filter may name (dockerd's IsValidStateString). */
+const CONTAINER_STATES = new Set(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+
+/** A name filter: a regular expression tried on "/name" and "name"; one that does not compile matches nothing (as dockerd's). */
+export function nameMatches(pattern: string, name: string): boolean {
+  let re: RegExp;
+  try {
+    re = new RegExp(pattern);
+  } catch {
+    return false;
+  }
+  return re.test(name) || re.test(name.replace(/^\//, ''));
 }
 
 function raceTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {

@@ -191,6 +191,38 @@ async function diffItems(dirs: SnapshotDirs, withKinds: boolean): Promise<DiffIt
   return treeItems(dirs.parentTree, dirs.dir);
 }
 
+/**
+ * Bytes of a snapshot's own changes, as dockerd reports a container's SizeRw:
+ * the apparent sizes of what the overlay upper dir holds (dockerd's
+ * directory.Size) or of what a copy changed, directories not counted and a
+ * hard-linked file once; a fresh container's is 0.
+ */
+export async function changesSize(dirs: SnapshotDirs): Promise<number> {
+  const seen = new Set<string>();
+  let size = 0;
+  const count = (st: Stats) => {
+    if (st.isDirectory() || st.size === 0) return;
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    size += st.size;
+  };
+  if (dirs.whiteouts !== 'overlay') {
+    for (const item of await treeItems(dirs.parentTree, dirs.dir)) if (item.stat) count(item.stat);
+    return size;
+  }
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of await names(join(dirs.dir, rel))) {
+      const st = await lstatOrNull(join(dirs.dir, rel, name));
+      if (!st) continue;
+      count(st);
+      if (st.isDirectory()) await walk(childRel(rel, name));
+    }
+  };
+  await walk('');
+  return size;
+}
+
 /** The change list, as `docker diff` shows it (A added, C changed, D deleted), in path order. */
 export async function changes(dirs: SnapshotDirs): Promise<Change[]> {
   return (await diffItems(dirs, true)).map((i) => ({ kind: i.kind, path: `/${i.rel}` }));

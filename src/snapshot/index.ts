@@ -15,4 +15,4 @@ export {
 } from './layers.ts';
 export { applyLayer, unpackLayer, cleanEntryPath, type UnpackOptions, type UnpackResult, type WhiteoutMode, type PendingLowerChecks } from './apply.ts';
 export { finishLayer } from './lower-layers.ts';
-export { changes, diffLayer, writeDiffLayer, type Change, type ChangeKind, type DiffOptions, type DiffStream, type StoredLayer } from './diff.ts';
+export { changes, changesSize, diffLayer, writeDiffLayer, type Change, type ChangeKind, type DiffOptions, type DiffStream, type StoredLayer } from './diff.ts';

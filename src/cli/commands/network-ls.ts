@@ -15,6 +15,8 @@ export interface NetworkRow {
   Labels: string;
   Name: string;
   Scope: string;
+  /** `{{.Label "k"}}`: the value of one label ("" when unset). */
+  Label(name: string): string;
 }
 
 const HEADERS: Record<string, string> = {
@@ -67,6 +69,7 @@ const command: CommandDef = {
         Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
         Name: n.Name,
         Scope: n.Scope,
+        Label: (name: string) => n.Labels?.[name] ?? '',
       }));
     ctx.io.stdout.write(renderList(format, rows, HEADERS));
   },

@@ -19,6 +19,8 @@ export interface ContainerRow {
   Labels: string;
   Mounts: string;
   Networks: string;
+  /** `{{.Label "k"}}`: the value of one label ("" when unset). */
+  Label(name: string): string;
 }
 
 export const PS_HEADERS: Record<string, string> = {
@@ -55,11 +57,13 @@ export function containerRows(list: ContainerSummary[], opts: { noTrunc: boolean
       Ports: '',
       State: c.State,
       Status: c.Status,
-      Size: c.SizeRw === undefined ? '' : `${tableSize(c.SizeRw)} (virtual ${tableSize(c.SizeRootFs ?? 0)})`,
+      Size: c.SizeRw === undefined ? '' : c.SizeRootFs ? `${tableSize(c.SizeRw)} (virtual ${tableSize(c.SizeRootFs)})` : tableSize(c.SizeRw),
       Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
       Labels: Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
-      Mounts: c.Mounts.map((m) => (m.Name ? m.Name : m.Source)).join(','),
+      // The docker CLI's: a volume's name or the source, cut at 15 unless --no-trunc.
+      Mounts: c.Mounts.map((m) => (opts.noTrunc ? (m.Name || m.Source) : ellipsis(m.Name || m.Source, 15))).join(','),
       Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).join(','),
+      Label: (name: string) => c.Labels?.[name] ?? '',
     };
   });
 }

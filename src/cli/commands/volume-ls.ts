@@ -16,6 +16,8 @@ export interface VolumeRow {
   Scope: string;
   Size: string;
   Status: string;
+  /** `{{.Label "k"}}`: the value of one label ("" when unset). */
+  Label(name: string): string;
 }
 
 export const VOLUME_HEADERS: Record<string, string> = {
@@ -46,6 +48,7 @@ export function volumeRows(volumes: Volume[]): VolumeRow[] {
     Scope: v.Scope,
     Size: v.UsageData ? tableSize(v.UsageData.Size) : 'N/A',
     Status: 'N/A',
+    Label: (name: string) => v.Labels?.[name] ?? '',
   }));
 }
 

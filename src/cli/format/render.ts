@@ -44,11 +44,17 @@ export function renderEach(format: string, items: unknown[]): string {
   return items.map((i) => tmpl.execute(i) + '\n').join('');
 }
 
+/** The docker CLI's SubHeaderContext.Label: a `{{.Label "com.example.k"}}` column is titled "k". */
+function headerLabel(name: string): string {
+  return (name.split('.').pop() ?? '').replace(/[-_]/g, ' ');
+}
+
 /** An object whose every field is its column title, uppercased when unknown (Docker does the same). */
 function headerContext(headers: Record<string, string>): Record<string, string> {
   return new Proxy({ ...headers }, {
     get(target, prop) {
       if (typeof prop !== 'string') return undefined;
+      if (prop === 'Label' && !(prop in target)) return headerLabel;
       return target[prop] ?? prop.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
     },
     has() {

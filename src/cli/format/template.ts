@@ -3,7 +3,8 @@
  * {{.Field}}, {{.A.B}}, {{json .}}, {{index .M "k"}}, {{join .L ", "}},
  * {{upper .X}}, {{lower .X}}, {{title .X}}, {{split .X ","}}, {{pad .X 1 2}},
  * {{truncate .X 5}}, {{len .X}}, {{printf "%s %d" .A .B}}, pipelines
- * ({{.X | upper}}), {{if}}/{{else if}}/{{else}}/{{end}}, {{range}}, {{with}},
+ * ({{.X | upper}}), methods with arguments ({{.Label "k"}}: a function-valued
+ * field of the data), {{if}}/{{else if}}/{{else}}/{{end}}, {{range}}, {{with}},
  * comparisons (eq ne lt le gt ge, and or not), and trim markers {{- -}}.
  * Values print as Go's %v would (<no value> for missing fields, [a b] for lists).
  */
@@ -290,16 +291,24 @@ function truthy(v: unknown): boolean {
   return true;
 }
 
-function fieldOf(value: unknown, name: string): unknown {
+/**
+ * `.name` of a value; a method (a function-valued field, as the docker CLI's
+ * formatter contexts have: `.Label "k"`) is called with `args`.
+ */
+function fieldOf(value: unknown, name: string, args: unknown[] = []): unknown {
   if (value === NO_VALUE || value === undefined || value === null) {
     throw new TemplateError(`template: nil pointer evaluating .${name}`);
   }
   if (typeof value !== 'object' && typeof value !== 'function') {
     throw new TemplateError(`template: can't evaluate field ${name} in type ${goTypeName(value)}`);
   }
-  if (value instanceof Map) return value.has(name) ? value.get(name) : NO_VALUE;
-  const v = (value as Record<string, unknown>)[name];
-  if (typeof v === 'function') return (v as () => unknown).call(value);
+  const v = value instanceof Map ? value.get(name) : (value as Record<string, unknown>)[name];
+  if (typeof v === 'function') {
+    if (v.length !== args.length) throw new TemplateError(`template: wrong number of args for ${name}: want ${v.length} got ${args.length}`);
+    return (v as (...a: unknown[]) => unknown).apply(value, args);
+  }
+  if (args.length) throw new TemplateError(`template: ${name} is not a method but has arguments`);
+  if (value instanceof Map) return value.has(name) ? v : NO_VALUE;
   if (v === undefined) {
     if (name in (value as object)) return NO_VALUE;
     // A record: Go's map lookup answers <no value>; a struct would be an error, but
@@ -333,19 +342,24 @@ function evalOperand(op: Operand, scope: Scope): unknown {
       return op.value;
     case 'sub':
       return evalPipeline(op.pipe, scope);
-    case 'field': {
-      let v: unknown;
-      if (op.base === 'dot') v = scope.dot;
-      else {
-        if (!scope.vars.has(op.base.variable)) throw new TemplateError(`template: undefined variable "${op.base.variable}"`);
-        v = scope.vars.get(op.base.variable);
-      }
-      for (const name of op.path) v = fieldOf(v, name);
-      return v;
-    }
+    case 'field':
+      return evalField(op, scope, []);
     case 'func':
       return FUNCS[op.name]!([]);
   }
+}
+
+/** A field chain; its last element gets `args` (a method call, as Go's `.Label "k"` or `… | .Method`). */
+function evalField(op: Extract<Operand, { kind: 'field' }>, scope: Scope, args: unknown[]): unknown {
+  let v: unknown;
+  if (op.base === 'dot') v = scope.dot;
+  else {
+    if (!scope.vars.has(op.base.variable)) throw new TemplateError(`template: undefined variable "${op.base.variable}"`);
+    v = scope.vars.get(op.base.variable);
+  }
+  if (!op.path.length && args.length) throw new TemplateError("template: can't give arguments to a non-function value");
+  op.path.forEach((name, i) => (v = fieldOf(v, name, i === op.path.length - 1 ? args : [])));
+  return v;
 }
 
 function evalCommand(cmd: Command, scope: Scope, piped: unknown[]): unknown {
@@ -353,6 +367,9 @@ function evalCommand(cmd: Command, scope: Scope, piped: unknown[]): unknown {
   if (first!.kind === 'func') {
     const args = rest.map((a) => evalOperand(a, scope)).concat(piped);
     return FUNCS[first!.name]!(args);
+  }
+  if (first!.kind === 'field' && (rest.length || piped.length)) {
+    return evalField(first!, scope, rest.map((a) => evalOperand(a, scope)).concat(piped));
   }
   if (rest.length || piped.length) {
     throw new TemplateError('template: can\'t give arguments to a non-function value');

@@ -143,3 +143,43 @@ describe('events lines', () => {
     assert.match(line, /^2026-11-22T\d\d:\d\d:\d\d\.\d+Z image tag sha256:abc \(a=b, name=x:1\)\n$/);
   });
 });
+
+describe('ps rows (docker formatter semantics)', () => {
+  test('Label method, Mounts names or sources cut at 15, Size without a virtual part when SizeRootFs is 0', async () => {
+    const { containerRows } = await import('../../../src/cli/commands/ps.ts');
+    const { nameMatches } = await import('../../../src/container/service.ts');
+    const c = {
+      Id: 'a'.repeat(64),
+      Names: ['/web'],
+      Image: 'busybox',
+      ImageID: 'sha256:' + 'b'.repeat(64),
+      Command: 'sleep 1000',
+      Created: 1_700_000_000,
+      State: 'running',
+      Status: 'Up 1 second',
+      Ports: [],
+      Labels: { 'com.example.k': 'v' },
+      SizeRw: 0,
+      SizeRootFs: 0,
+      HostConfig: { NetworkMode: 'none' },
+      NetworkSettings: { Networks: {} },
+      Mounts: [
+        { Type: 'volume', Name: 'c'.repeat(64), Source: '/var/lib/berth/volumes/x/_data', Destination: '/v', Driver: 'local', Mode: '', RW: true, Propagation: '' },
+        { Type: 'bind', Source: '/srv', Destination: '/srv', Mode: '', RW: true, Propagation: 'rprivate' },
+      ],
+    };
+    const [row] = containerRows([c as never], { noTrunc: false });
+    assert.equal(row!.Label('com.example.k'), 'v');
+    assert.equal(row!.Label('nope'), '');
+    assert.equal(row!.Mounts, `${'c'.repeat(14)}…,/srv`);
+    assert.equal(containerRows([c as never], { noTrunc: true })[0]!.Mounts, `${'c'.repeat(64)},/srv`);
+    assert.equal(row!.Size, '0B');
+    assert.equal(containerRows([{ ...c, SizeRw: 0, SizeRootFs: 2_048_000 } as never], { noTrunc: false })[0]!.Size, '0B (virtual 2.05MB)');
+    // name filters: with or without the leading slash; a bad regular expression matches nothing.
+    assert.ok(nameMatches('^/web$', '/web'));
+    assert.ok(nameMatches('^web$', '/web'));
+    assert.ok(nameMatches('eb', '/web'));
+    assert.ok(!nameMatches('^/we$', '/web'));
+    assert.ok(!nameMatches('(', '/web'));
+  });
+});

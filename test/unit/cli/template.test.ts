@@ -91,4 +91,15 @@ describe('tables like docker', () => {
   test('renderEach prints one line per object', () => {
     assert.equal(renderEach('{{.A}}', [{ A: 1 }, { A: 2 }]), '1\n2\n');
   });
+  test('methods with arguments: {{.Label "k"}}, piped, in a table header (the last dotted part)', () => {
+    const row = { Names: 'web', Labels: 'a.b=1', Label: (k: string) => ({ 'a.b': '1' })[k] ?? '' };
+    assert.equal(run('{{.Label "a.b"}}|{{.Label "nope"}}|{{.Labels}}', row), '1||a.b=1');
+    assert.equal(run('{{"a.b" | .Label}}', row), '1');
+    assert.equal(run('{{if eq (.Label "a.b") "1"}}yes{{end}}', row), 'yes');
+    assert.throws(() => run('{{.Label}}', row), /wrong number of args for Label: want 1 got 0/);
+    assert.throws(() => run('{{.Names "x"}}', row), /Names is not a method but has arguments/);
+    assert.equal(renderList('table {{.Names}}\t{{.Label "com.example.my-key"}}', [row], { Names: 'NAMES' }), 'NAMES     my key\nweb       \n');
+    // Methods are not data: JSON lines leave them out.
+    assert.equal(renderList('json', [row], {}), '{"Names":"web","Labels":"a.b=1"}\n');
+  });
 });

@@ -52,6 +52,11 @@ describe('resolving mounts', () => {
     assert.ok(existsSync(join(root, 'volumes/named/_data')));
     assert.equal(r.anonymousVolumes.length, 1);
     assert.deepEqual(r.oci.map((m) => m.destination), ['/h', '/n', '/t', '/anon']);
+    // .Mounts as dockerd lists them: --tmpfs is mounted but not listed (a --mount tmpfs is).
+    assert.deepEqual(r.records.map((m) => m.Destination), ['/h', '/n', '/anon']);
+    const t = await resolveMounts(root, { Mounts: [{ Type: 'tmpfs', Target: '/m' }], Tmpfs: { '/t': '' } }, undefined);
+    assert.deepEqual(t.oci.map((m) => m.destination), ['/m', '/t']);
+    assert.deepEqual(t.records.map((m) => [m.Type, m.Destination]), [['tmpfs', '/m']]);
     await assert.rejects(resolveMounts(root, { Binds: ['/a:/same', '/b:/same'] }, undefined), /Duplicate mount point: \/same/);
     await assert.rejects(
       resolveMounts(root, { Mounts: [{ Type: 'bind', Source: join(root, 'missing'), Target: '/m' }] }, undefined),
