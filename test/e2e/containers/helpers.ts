@@ -1,17 +1,29 @@
 /**
  * Shared set-up for the container e2e tests: a berthd on a temp data root
  * with an offline busybox image imported as busybox:latest, and runners for
- * the real docker CLI and the berth CLI that never throw (exit code, stdout,
- * stderr are what the tests assert).
+ * the real docker CLI and the berth CLI (the shipped dist/berth when built,
+ * else the source) that never throw (exit code, stdout, stderr are what the
+ * tests assert).
  */
 import { execFile, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { startDaemon, NODE, CLI_MAIN, type TestDaemon } from '../../helpers/daemon.ts';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 import { makeBusyboxTar } from '../../helpers/busybox.ts';
 
 export const DOCKER = '/usr/local/bin/docker';
+
+/** The shipped launcher (scripts/build.mjs; scripts/test.sh builds it first). */
+export const DIST_BERTH = resolve(CLI_MAIN, '../../../dist/berth');
+
+/**
+ * The command line that runs the berth CLI: the shipped bundle when it is
+ * built (a bug only the bundle has must fail here too), else the source.
+ */
+export function berthCommand(): string[] {
+  return existsSync(DIST_BERTH) ? [DIST_BERTH] : [NODE, '--disable-warning=ExperimentalWarning', CLI_MAIN];
+}
 
 export interface Run {
   code: number;
@@ -45,13 +57,14 @@ export async function setup(prefix: string, opts: { daemonArgs?: string[] } = {}
   const work = await makeTempDir(prefix);
   const d = await startDaemon(opts.daemonArgs ? { args: opts.daemonArgs } : {});
   const dockerEnv = { DOCKER_CONFIG: join(work, 'docker-config'), DOCKER_CLI_HINTS: 'false', DOCKER_HOST: d.host };
+  const [cli, ...cliArgs] = berthCommand();
   const env: Env = {
     d,
     work,
     docker: (...args) => runCommand(DOCKER, args, { env: dockerEnv }),
     dockerIn: (input, ...args) => runCommand(DOCKER, args, { env: dockerEnv, input }),
-    berth: (...args) => runCommand(NODE, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '-H', d.host, ...args], { env: dockerEnv }),
-    berthIn: (input, ...args) => runCommand(NODE, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '-H', d.host, ...args], { env: dockerEnv, input }),
+    berth: (...args) => runCommand(cli!, [...cliArgs, '-H', d.host, ...args], { env: dockerEnv }),
+    berthIn: (input, ...args) => runCommand(cli!, [...cliArgs, '-H', d.host, ...args], { env: dockerEnv, input }),
     async stop() {
       // Containers first (their monitors and mounts), then the daemon and temp dirs.
       const ids = await env.docker('ps', '-aq').catch(() => undefined);
