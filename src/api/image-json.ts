@@ -10,12 +10,13 @@ import { API_VERSION } from '../common/config.ts';
 import { compareVersions } from './version.ts';
 
 /**
- * Fields dockerd stopped sending as the API moved on: VirtualSize from 1.44,
- * Container/ContainerConfig from 1.45. Older clients (compose 1.29 speaks 1.41)
- * still get them, as from a dockerd of their time.
+ * VirtualSize, which dockerd stopped sending from API 1.44, goes only to older
+ * clients. Container/ContainerConfig (dropped by dockerd from 1.45) are always
+ * sent: docker-compose 1.29 negotiates the server's highest version with a
+ * compose file that names none, then reads image ContainerConfig to recreate a
+ * container (KeyError without it); newer clients ignore the extra fields.
  */
 const hasVirtualSize = (apiVersion: string) => compareVersions(apiVersion, '1.44') < 0;
-const hasContainerConfig = (apiVersion: string) => compareVersions(apiVersion, '1.45') < 0;
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -68,7 +69,6 @@ export function imageSummary(s: DomainSummary, apiVersion: string = API_VERSION)
 }
 
 export function imageInspect(d: ImageDetails, apiVersion: string = API_VERSION, graphDriverData: Record<string, string> | null = null): ImageInspect {
-  const legacy = hasContainerConfig(apiVersion);
   const out = {
     Id: d.id,
     RepoTags: d.repoTags,
@@ -76,7 +76,8 @@ export function imageInspect(d: ImageDetails, apiVersion: string = API_VERSION, 
     Parent: d.parent,
     Comment: d.comment || lastHistoryComment(d),
     Created: d.created || ZERO_TIME,
-    ...(legacy ? { Container: '', ContainerConfig: containerConfig(d.containerConfig) } : {}),
+    Container: '',
+    ContainerConfig: containerConfig(d.containerConfig),
     DockerVersion: d.dockerVersion,
     Author: d.author,
     Config: containerConfig(d.config),

@@ -72,4 +72,26 @@ describe('docker-compose 1.29 on berthd', () => {
     // Removing the container never touches the bind-mounted host directory.
     assert.equal(await readFile(join(project, 'data/file.txt'), 'utf8'), 'bound-content\n');
   });
+
+  test('a compose file without a version (the server\'s API version): a changed service is recreated', async () => {
+    // No `version:`: compose 1.29 negotiates berthd's highest API version and,
+    // to recreate, reads the image's ContainerConfig.
+    const file = (cmd: string) => `services:\n  solo:\n    image: busybox:latest\n    network_mode: none\n    command: ${cmd}\n`;
+    const dir = join(e.work, 'noversion');
+    await mkdir(dir, { recursive: true });
+    const c = (...args: string[]) => runCommand('docker-compose', ['--project-directory', dir, '-f', join(dir, 'docker-compose.yml'), '-p', 'nov', ...args], {
+      env: { DOCKER_HOST: e.d.host, COMPOSE_INTERACTIVE_NO_CLI: '1' },
+    });
+    try {
+      await writeFile(join(dir, 'docker-compose.yml'), file('sleep 301'));
+      assert.equal((await c('up', '-d')).code, 0);
+      await writeFile(join(dir, 'docker-compose.yml'), file('sleep 302'));
+      const again = await c('up', '-d', '-t', '1');
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /Recreating nov_solo_1/);
+      assert.match((await e.docker('ps', '--format', '{{.Command}}')).stdout, /sleep 302/);
+    } finally {
+      await c('down', '-t', '0');
+    }
+  });
 });
