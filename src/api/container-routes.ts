@@ -29,6 +29,8 @@ import { exportContainer } from '../container/export.ts';
 import { cpus } from 'node:os';
 import type { ContainerConfig } from './container-types.ts';
 import { compareVersions } from './version.ts';
+import type { EventHub } from './events.ts';
+import { familiarString, parseReference } from '../image/reference.ts';
 
 const versionAtLeast = (v: string, min: string) => compareVersions(v, min) >= 0;
 
@@ -40,6 +42,8 @@ export function initBinary(): string | undefined {
 export interface ContainerRoutesDeps {
   containers: ContainerService;
   images: ImageService;
+  /** For the image events of a commit (its tag). */
+  events?: Pick<EventHub, 'emit'>;
 }
 
 const badParam = (message: string) => new BerthError('BERTH_API_BAD_PARAMETER', message, { status: 400 });
@@ -422,6 +426,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     const monitor = stream ? svc.attach(rec.Id) : undefined;
     monitor?.catch(() => {});
     const client = takeOver(ctx, streamContentType(ctx, tty));
+    if (stream) svc.publish(rec, 'attach');
     if (logs) {
       for await (const e of svc.logs(rec.Id, {})) {
         if ((e.stream === 'stdout' && !stdout) || (e.stream === 'stderr' && !stderr)) continue;
@@ -481,6 +486,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     const body = await ctx.jsonObject<ContainerUpdateRequest>();
     const rec = svc.get(ctx.params.id!);
     const warnings = await updateContainer(svc, rec, body);
+    svc.publish(rec, 'update');
     ctx.sendJson(200, { Warnings: warnings.length ? warnings : null });
   });
 
@@ -660,6 +666,10 @@ export function addContainerDataRoutes(router: Router, deps: ContainerRoutesDeps
         ...(repo ? { reference: tag ? `${repo}:${tag}` : repo } : {}),
         containerId: rec.Id,
       });
+      // dockerd's events, while the container is still paused: the new tag, then the commit.
+      const imageRef = result.tag ? familiarString(parseReference(result.tag)) : '';
+      if (imageRef) deps.events?.emit('image', 'tag', result.id, { name: imageRef });
+      svc.publish(rec, 'commit', { comment: ctx.query.get('comment') ?? '', imageID: result.id, imageRef });
       ctx.sendJson(201, { Id: result.id });
     } finally {
       if (paused) await svc.unpause(rec.Id).catch(() => {});

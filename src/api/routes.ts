@@ -39,7 +39,7 @@ export function buildRouter(engine: Engine): Router {
   addImageRoutes(router, engine.images, { tmpDir: join(engine.info.dataRoot, 'tmp'), events: engine.events });
   addEventRoutes(router, engine.events);
   addContainerRoutes(router, { containers: engine.containers, images: engine.images });
-  addContainerDataRoutes(router, { containers: engine.containers, images: engine.images });
+  addContainerDataRoutes(router, { containers: engine.containers, images: engine.images, events: engine.events });
   addExecRoutes(router, engine.containers);
   addSystemDfRoute(router, { containers: engine.containers, images: engine.images, volumes: engine.volumes });
   addVolumeRoutes(router, engine.volumes);

@@ -245,7 +245,8 @@ export class ContainerService {
     for (const m of detectCgroupLayout().mounts) await rmdir(join(m.mountPoint, 'berth')).catch(() => {});
   }
 
-  private publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+  /** A container event with dockerd's attributes (image, name, labels, extra); also for the API's update, commit and attach. */
+  publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
     this.opts.events.emit('container', action, rec.Id, {
       image: rec.Config.Image ?? rec.Image,
       name: rec.Name.slice(1),
@@ -614,11 +615,16 @@ export class ContainerService {
         /* already gone */
       }
     };
-    if (timeout !== 0) signalPid(sig);
+    // dockerd's events: a kill for each signal sent, then die, then stop.
+    if (timeout !== 0) {
+      signalPid(sig);
+      this.publish(rec, 'kill', { signal: String(sig) });
+    }
     const exited = live?.exited ?? Promise.resolve();
     const inTime = timeout < 0 ? await exited.then(() => true) : await raceTimeout(exited, timeout * 1000);
     if (!inTime) {
       signalPid(osConstants.signals.SIGKILL);
+      this.publish(rec, 'kill', { signal: String(osConstants.signals.SIGKILL) });
       await exited;
     }
     this.publish(rec, 'stop');
@@ -689,6 +695,7 @@ export class ContainerService {
         } catch {
           /* gone */
         }
+        this.publish(rec, 'kill', { signal: String(osConstants.signals.SIGKILL) });
         await live?.exited;
       }
       rec.State = { ...rec.State, Status: 'removing' };

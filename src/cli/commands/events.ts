@@ -4,19 +4,52 @@ import { renderEach } from '../format/render.ts';
 import { jsonLines } from '../../client/client.ts';
 
 interface EventLine {
+  status?: string;
+  id?: string;
+  from?: string;
   Type: string;
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
+  scope?: string;
   time: number;
   timeNano: number;
 }
 
-/** Go's RFC3339Nano from nanoseconds (trailing zeros of the fraction dropped). */
-function rfc3339Nano(nano: number): string {
-  const ms = Math.floor(nano / 1e6);
-  const iso = new Date(ms).toISOString().slice(0, 19);
-  const frac = String(Math.round(nano % 1e9)).padStart(9, '0').replace(/0+$/, '');
-  return `${iso}${frac ? '.' + frac : ''}Z`;
+/**
+ * What --format templates see: the docker CLI's events.Message, whose Go
+ * field names (Status, ID, From, Scope, Time, TimeNano) differ from its JSON
+ * names; `{{json .}}` and `--format json` give the JSON as it came.
+ */
+export function eventMessage(e: EventLine): Record<string, unknown> {
+  const message = {
+    Status: e.status ?? '',
+    ID: e.id ?? '',
+    From: e.from ?? '',
+    Type: e.Type,
+    Action: e.Action,
+    Actor: e.Actor,
+    Scope: e.scope ?? '',
+    Time: e.time ?? 0,
+    TimeNano: e.timeNano ?? 0,
+  };
+  return Object.defineProperty(message, 'toJSON', { value: () => e, enumerable: false });
+}
+
+/**
+ * The docker CLI's event time: RFC3339NanoFixed (always nine digits) in the
+ * local time zone ("Z" when that is UTC), from timeNano (time when absent).
+ */
+export function eventTime(e: Pick<EventLine, 'time' | 'timeNano'>): string {
+  // (String(): the shortest decimal of the double JSON.parse made, i.e. the digits the daemon sent when it sent milliseconds.)
+  const exact = e.timeNano && /^\d+$/.test(String(e.timeNano)) ? BigInt(String(e.timeNano)) : undefined;
+  const nano = exact ?? (e.timeNano ? BigInt(Math.round(e.timeNano)) : BigInt(e.time ?? 0) * 1_000_000_000n);
+  const secs = nano / 1_000_000_000n;
+  const frac = String(nano % 1_000_000_000n).padStart(9, '0');
+  const at = new Date(Number(secs) * 1000);
+  const offsetMin = -at.getTimezoneOffset();
+  const local = new Date(at.getTime() + offsetMin * 60_000).toISOString().slice(0, 19);
+  const zone = offsetMin === 0 ? 'Z' : `${offsetMin < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offsetMin) / 60)).padStart(2, '0')}:${String(Math.abs(offsetMin) % 60).padStart(2, '0')}`;
+  return `${local}.${frac}${zone}`;
 }
 
 /** docker events' default line: "TIME TYPE ACTION ID (k=v, …)". */
@@ -24,7 +57,7 @@ export function eventLine(e: EventLine): string {
   const attrs = Object.keys(e.Actor.Attributes)
     .sort()
     .map((k) => `${k}=${e.Actor.Attributes[k]}`);
-  return `${rfc3339Nano(e.timeNano)} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs.length ? ` (${attrs.join(', ')})` : ''}\n`;
+  return `${eventTime(e)} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs.length ? ` (${attrs.join(', ')})` : ''}\n`;
 }
 
 const command: CommandDef = {
@@ -45,7 +78,7 @@ const command: CommandDef = {
     const format = str(ctx.flags, 'format');
     for await (const msg of jsonLines(res)) {
       const e = msg as unknown as EventLine;
-      ctx.io.stdout.write(format ? renderEach(format, [e]) : eventLine(e));
+      ctx.io.stdout.write(format ? renderEach(format, [eventMessage(e)]) : eventLine(e));
     }
   },
 };

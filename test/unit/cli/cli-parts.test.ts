@@ -140,7 +140,40 @@ describe('events lines', () => {
       time: 1795339520,
       timeNano: 1795339520123456000,
     });
-    assert.match(line, /^2026-11-22T\d\d:\d\d:\d\d\.\d+Z image tag sha256:abc \(a=b, name=x:1\)\n$/);
+    assert.match(line, /^2026-11-22T\d\d:\d\d:\d\d\.123456000(Z|[-+]\d\d:\d\d) image tag sha256:abc \(a=b, name=x:1\)\n$/);
+  });
+  test('time as the docker CLI prints it: nine digits always (RFC3339NanoFixed), in the local zone', async () => {
+    const { eventTime } = await import('../../../src/cli/commands/events.ts');
+    const utc = process.env.TZ;
+    process.env.TZ = 'UTC';
+    try {
+      assert.equal(eventTime({ time: 1795450_750, timeNano: 1795450750808000000 }), '2026-11-23T16:06:28.808000000Z'.replace('16:06:28', new Date(1795450750808).toISOString().slice(11, 19)));
+      assert.equal(eventTime({ time: 1795450750, timeNano: 0 }), `${new Date(1795450750000).toISOString().slice(0, 19)}.000000000Z`);
+      process.env.TZ = 'Asia/Kolkata';
+      assert.match(eventTime({ time: 1795450750, timeNano: 1795450750000000000 }), /\.000000000\+05:30$/);
+    } finally {
+      if (utc === undefined) delete process.env.TZ;
+      else process.env.TZ = utc;
+    }
+  });
+  test('--format templates see the Go field names (Status, ID, From, Scope, Time, TimeNano); json is the wire form', async () => {
+    const { eventMessage } = await import('../../../src/cli/commands/events.ts');
+    const { renderEach } = await import('../../../src/cli/format/render.ts');
+    const wire = {
+      status: 'start',
+      id: 'c0ffee',
+      from: 'busybox',
+      Type: 'container',
+      Action: 'start',
+      Actor: { ID: 'c0ffee', Attributes: { image: 'busybox', name: 'web' } },
+      scope: 'local',
+      time: 1795450750,
+      timeNano: 1795450750808000000,
+    };
+    const m = eventMessage(wire);
+    assert.equal(renderEach('{{.Status}} {{.ID}} {{.From}} {{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Scope}} {{.Time}}', [m]), 'start c0ffee busybox container start web local 1795450750\n');
+    assert.equal(renderEach('json', [m]), JSON.stringify(wire) + '\n');
+    assert.equal(renderEach('{{json .}}', [m]), JSON.stringify(wire) + '\n');
   });
 });
 
