@@ -113,5 +113,9 @@ export function resolveUser(rootfs: string, user: string | undefined, groupAdd: 
       extra.add(e.gid);
     }
   }
-  return { uid, gid, additionalGids: [...extra], home };
+  // The primary group leads the supplementary list, as dockerd sets it since
+  // the fix for CVE-2022-36109: a group used to deny access ("negative"
+  // group permissions) cannot be shed by a setgroups() in the container.
+  extra.delete(gid);
+  return { uid, gid, additionalGids: [gid, ...extra], home };
 }

@@ -59,6 +59,9 @@ describe('docker CLI: containers on berthd', () => {
     const wd = await e.docker('run', '--rm', '-w', '/tmp/new/dir', '-u', '1000', 'busybox', 'sh', '-c', 'pwd; stat -c %u:%a /tmp/new');
     assert.equal(wd.code, 0, wd.stderr);
     assert.equal(wd.stdout, '/tmp/new/dir\n0:755\n', 'a missing working directory is created (owned by root, as Docker does)');
+    // The primary group is also a supplementary group (dockerd's CVE-2022-36109 fix).
+    assert.match((await e.docker('run', '--rm', 'busybox', 'id')).stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)/);
+    assert.equal((await e.docker('run', '--rm', '-u', '1000:1000', 'busybox', 'id', '-G')).stdout, '1000\n');
     const ep = await e.docker('run', '--rm', '--entrypoint', '', 'busybox', 'echo', 'hi');
     assert.equal(ep.code, 0, ep.stderr);
     assert.equal(ep.stdout, 'hi\n');

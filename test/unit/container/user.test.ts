@@ -21,16 +21,16 @@ after(async () => {
 
 describe('user resolution', () => {
   test('default is root', () => {
-    assert.deepEqual(resolveUser(root, ''), { uid: 0, gid: 0, additionalGids: [], home: '/root' });
+    assert.deepEqual(resolveUser(root, ''), { uid: 0, gid: 0, additionalGids: [0], home: '/root' });
   });
   test('by name: primary gid and memberships', () => {
-    assert.deepEqual(resolveUser(root, 'app'), { uid: 1000, gid: 1001, additionalGids: [50], home: '/home/app' });
+    assert.deepEqual(resolveUser(root, 'app'), { uid: 1000, gid: 1001, additionalGids: [1001, 50], home: '/home/app' });
   });
   test('uid:gid numbers need no passwd entry', () => {
-    assert.deepEqual(resolveUser(root, '4242:4343'), { uid: 4242, gid: 4343, additionalGids: [], home: '/' });
+    assert.deepEqual(resolveUser(root, '4242:4343'), { uid: 4242, gid: 4343, additionalGids: [4343], home: '/' });
   });
   test('name:group and --group-add', () => {
-    assert.deepEqual(resolveUser(root, 'app:wheel', ['staff', '77']), { uid: 1000, gid: 10, additionalGids: [50, 77], home: '/home/app' });
+    assert.deepEqual(resolveUser(root, 'app:wheel', ['staff', '77']), { uid: 1000, gid: 10, additionalGids: [10, 50, 77], home: '/home/app' });
   });
   test('unknown names are clear errors', () => {
     assert.throws(() => resolveUser(root, 'nobody'), /unable to find user nobody/);
