@@ -469,7 +469,16 @@ function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, newUserns: 
   (proc.rlimits ?? []).forEach((r, i) => {
     const res = RLIMITS[r.type];
     if (res === undefined) throw configError(`process.rlimits[${i}].type`, `unknown rlimit ${JSON.stringify(r.type)}`);
-    w.add(PLAN_OP.RLIMIT, res, rlimitValue(r.soft), rlimitValue(r.hard), 0);
+    const hard = rlimitValue(r.hard);
+    if (rlimitValue(r.soft) > hard) throw configError(`process.rlimits[${i}]`, `${r.type}: soft limit ${r.soft} is above the hard limit ${r.hard}`);
+    // Raising a hard limit needs CAP_SYS_RESOURCE (which root lacks on some
+    // hosts, these among them): say so here, naming the limit, rather than
+    // fail in the launcher or run with less than was asked (as runc refuses).
+    const ceiling = ownHardLimits()[res];
+    if (ceiling !== undefined && hard > ceiling && !hasOwnCapability(CAP_SYS_RESOURCE)) {
+      throw configError(`process.rlimits[${i}]`, `${r.type}: hard limit ${r.hard} is above this host's ${ceiling}, and raising it needs CAP_SYS_RESOURCE, which this engine does not hold`);
+    }
+    w.add(PLAN_OP.RLIMIT, res, rlimitValue(r.soft), hard, 0);
   });
   // Capabilities, limited to what this kernel knows (runc ignores the rest too).
   const kernelMask = capabilityMask(allKernelCapabilities());
@@ -583,6 +592,34 @@ function addLsmLabels(w: PlanWriter, proc: Process): void {
 }
 
 const RLIM_INFINITY = (1n << 64n) - 1n;
+const CAP_SYS_RESOURCE = 24;
+
+let hardLimits: bigint[] | undefined;
+/** This process's hard limits by resource number (/proc/self/limits lists them in that order). */
+function ownHardLimits(): bigint[] {
+  if (hardLimits) return hardLimits;
+  const out: bigint[] = [];
+  try {
+    const lines = readFileSync('/proc/self/limits', 'utf8').split('\n').slice(1).filter(Boolean);
+    for (const line of lines) {
+      // "Max open files            20000                20000                files"
+      const fields = line.slice(26).trim().split(/\s+/);
+      out.push(fields[1] === 'unlimited' ? RLIM_INFINITY : BigInt(fields[1] ?? '0'));
+    }
+  } catch {
+    /* unknown: let the launcher find out */
+  }
+  return (hardLimits = out);
+}
+
+function hasOwnCapability(cap: number): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? ((BigInt(`0x${m[1]}`) >> BigInt(cap)) & 1n) === 1n : true;
+  } catch {
+    return true;
+  }
+}
 
 function rlimitValue(v: number): bigint {
   if (typeof v !== 'number' || v < 0 || !Number.isFinite(v)) return RLIM_INFINITY;

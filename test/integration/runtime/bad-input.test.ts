@@ -53,6 +53,14 @@ describe('berth-runtime: bad input', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /cannot read config\.json \(ENOENT\)/);
   });
+  test('an rlimit above what this engine may raise is refused, naming the limit (runc refuses too); a soft limit above its hard one', async () => {
+    const hard = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
+    const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
+    if (hard > 0 && ((capEff >> 24n) & 1n) === 0n) {
+      await expectRefused((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: hard * 2, hard: hard * 2 }]), /process\.rlimits\[0\]: RLIMIT_NOFILE: hard limit \d+ is above this host's \d+, and raising it needs CAP_SYS_RESOURCE/);
+    }
+    await expectRefused((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 20, hard: 10 }]), /process\.rlimits\[0\]: RLIMIT_NOFILE: soft limit 20 is above the hard limit 10/);
+  });
   test('missing ociVersion', () => expectRefused((s) => delete (s as Partial<Spec>).ociVersion, /config\.json: ociVersion: required/));
   test('missing process.args', () => expectRefused((s) => delete s.process!.args, /config\.json: process\.args: must be a non-empty array/));
   test('missing process.cwd', () => expectRefused((s) => delete (s.process as Partial<NonNullable<Spec['process']>>).cwd, /process\.cwd: must be an absolute path/));
