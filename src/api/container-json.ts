@@ -10,6 +10,7 @@ import type { ContainerRecord } from '../container/store.ts';
 import type { HostConfig } from './container-types.ts';
 import type { ContainerInspect, ContainerSummary, EndpointJson, MountPointJson, NetworkSettingsJson } from './container-wire.ts';
 import { humanDuration } from './units.ts';
+import { DEFAULT_RUNTIME } from '../common/config.ts';
 import { builtinNetworkId, endpointId, networkName } from '../network/builtin.ts';
 
 function endpoint(containerId: string, network: string): EndpointJson {
@@ -132,7 +133,7 @@ export function fullHostConfig(hc: HostConfig): HostConfig & Record<string, unkn
     UTSMode: '',
     UsernsMode: '',
     ShmSize: 67108864,
-    Runtime: 'berth',
+    Runtime: DEFAULT_RUNTIME,
     ConsoleSize: [0, 0],
     Isolation: '',
     CpuShares: 0,

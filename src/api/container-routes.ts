@@ -31,6 +31,8 @@ import type { ContainerConfig } from './container-types.ts';
 import { compareVersions } from './version.ts';
 import type { EventHub } from './events.ts';
 import { familiarString, parseReference } from '../image/reference.ts';
+import { parseVolumesFrom } from '../container/mounts.ts';
+import { RUNTIMES } from './system-routes.ts';
 
 const versionAtLeast = (v: string, min: string) => compareVersions(v, min) >= 0;
 
@@ -229,6 +231,7 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
       const { StartInterval: _si, ...rest } = body.Healthcheck;
       body.Healthcheck = rest;
     }
+    checkRuntimeAndVolumesFrom(svc, body);
     const result = await svc.create(body, name);
     ctx.sendJson(201, { Id: result.Id, Warnings: result.Warnings ?? [] });
   });
@@ -675,6 +678,21 @@ export function addContainerDataRoutes(router: Router, deps: ContainerRoutesDeps
       if (paused) await svc.unpause(rec.Id).catch(() => {});
     }
   });
+}
+
+/**
+ * Create-time checks dockerd makes: the runtime is one /info lists, and each
+ * --volumes-from names a container with a valid mode. A missing container is
+ * a 400 here, not dockerd's 404: the docker CLI takes any 404 from create for
+ * a missing image and goes to pull it.
+ */
+function checkRuntimeAndVolumesFrom(svc: ContainerService, body: ContainerCreateRequest): void {
+  const hc = body?.HostConfig;
+  if (hc?.Runtime && !(hc.Runtime in RUNTIMES)) throw badParam(`unknown or invalid runtime name: ${hc.Runtime}`);
+  for (const spec of hc?.VolumesFrom ?? []) {
+    const { ref } = parseVolumesFrom(spec);
+    if (!svc.store.find(ref)) throw badParam(`No such container: ${ref}`);
+  }
 }
 
 /**

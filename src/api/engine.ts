@@ -15,6 +15,8 @@ export interface EngineInfo {
   /** A stable id for this engine (persisted under the data root). */
   id: string;
   debug: boolean;
+  /** berth-init for --init, when installed. */
+  initBinary?: string;
 }
 
 export interface Engine {

@@ -31,6 +31,7 @@ export function buildRouter(engine: Engine): Router {
       dataRoot: engine.info.dataRoot,
       insecureRegistries: engine.info.insecureRegistries,
       debug: engine.info.debug,
+      ...(engine.info.initBinary ? { initBinary: engine.info.initBinary } : {}),
       imageCount: async () => engine.images.images.list().length,
       containerCounts: () => containerCounts(engine),
     },

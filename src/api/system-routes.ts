@@ -5,7 +5,7 @@
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { BerthError } from '../common/errors.ts';
-import { API_VERSION, MIN_API_VERSION } from '../common/config.ts';
+import { API_VERSION, DEFAULT_RUNTIME, MIN_API_VERSION } from '../common/config.ts';
 import type { RequestContext } from './context.ts';
 import type { Router } from './router.ts';
 import type { AuthConfig, InfoResponse, VersionResponse } from './types.ts';
@@ -82,13 +82,28 @@ function cgroupVersion(): string {
   }
 }
 
+/** The runtimes /info lists: berth's own only (DEFAULT_RUNTIME). */
+export const RUNTIMES: Record<string, { path: string }> = { [DEFAULT_RUNTIME]: { path: DEFAULT_RUNTIME } };
+
+/** What /info warns about, as dockerd does (the docker CLI prints these lines on stderr). */
+export const INFO_WARNINGS = [
+  'WARNING: No bridge network: a container gets a private network namespace with loopback only (--network none, also what default and bridge mean here), or the host\'s with --network host',
+];
+
 export interface InfoSource {
   id: string;
   dataRoot: string;
   insecureRegistries: string[];
   debug: boolean;
+  /** Where berth-init is, when installed (--init). */
+  initBinary?: string;
   imageCount: () => Promise<number>;
   containerCounts?: () => { total: number; running: number; paused: number; stopped: number };
+}
+
+/** A component's version as /info reports it (Expected equal: the docker CLI prints no "expected" note). */
+function commit(id: string): { ID: string; Expected: string } {
+  return { ID: id, Expected: id };
 }
 
 export async function infoResponse(src: InfoSource): Promise<InfoResponse> {
@@ -152,17 +167,18 @@ export async function infoResponse(src: InfoSource): Promise<InfoResponse> {
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: BERTH_VERSION,
-    Runtimes: {},
-    DefaultRuntime: 'berth-runtime',
+    Runtimes: RUNTIMES,
+    DefaultRuntime: DEFAULT_RUNTIME,
     Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
     LiveRestoreEnabled: true,
     Isolation: '',
-    InitBinary: '',
-    ContainerdCommit: { ID: '', Expected: '' },
-    RuncCommit: { ID: '', Expected: '' },
-    InitCommit: { ID: '', Expected: '' },
+    // No containerd and no runc: berthd supervises containers itself (berth-monitor), its runtime is berth's.
+    InitBinary: src.initBinary ? 'berth-init' : '',
+    ContainerdCommit: commit(`berthd ${BERTH_VERSION}`),
+    RuncCommit: commit(`${DEFAULT_RUNTIME} ${BERTH_VERSION}`),
+    InitCommit: commit(src.initBinary ? `berth-init ${BERTH_VERSION}` : ''),
     SecurityOptions: ['name=seccomp,profile=builtin'],
-    Warnings: null,
+    Warnings: INFO_WARNINGS,
   };
 }
 

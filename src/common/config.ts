@@ -8,6 +8,12 @@ export const DEFAULT_HOST = `unix://${DEFAULT_SOCKET}`;
 /** Engine API version berthd speaks (what docker CLI 28 negotiates down to). */
 export const API_VERSION = '1.45';
 export const MIN_API_VERSION = '1.24';
+/**
+ * The one runtime berthd runs containers with: berth's own (the plan and the
+ * launcher, the runtime library behind berth-runtime). /info lists it, inspect
+ * shows it, create accepts no other.
+ */
+export const DEFAULT_RUNTIME = 'berth-runtime';
 
 export function dataRootFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return env.BERTH_ROOT || DEFAULT_DATA_ROOT;

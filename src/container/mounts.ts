@@ -10,8 +10,9 @@ import { isAbsolute, posix } from 'node:path';
 import type { Mount } from '../oci/runtime-spec.ts';
 import type { HostConfig, MountPoint } from '../api/container-types.ts';
 import type { EventHub } from '../api/events.ts';
-import { invalidArgument } from '../common/errors.ts';
+import { BerthError, invalidArgument } from '../common/errors.ts';
 import { checkDriver, copyUpImageContent, LocalVolumeStore, parseLocalOptions, pinVolume, VOLUME_NAME } from './volumes.ts';
+import type { ContainerRecord } from './store.ts';
 
 /** What `docker inspect` shows under .Mounts. */
 export interface MountRecord {
@@ -60,6 +61,8 @@ interface Parsed {
   volumeOptions?: Record<string, string>;
   /** --tmpfs (HostConfig.Tmpfs): mounted, but not in .Mounts (dockerd lists only --mount tmpfs there). */
   unlisted?: boolean;
+  /** From another container (--volumes-from): its volume by name, never this container's anonymous one. */
+  fromOther?: boolean;
 }
 
 /** `-v src:dst[:opts]` / `-v dst` (anonymous volume). */
@@ -167,6 +170,66 @@ export function parseTmpfs(destination: string, opts: string): Parsed {
   return { type: 'tmpfs', source: '', destination: checkDestination(destination, `tmpfs ${destination}`), readOnly, propagation: '', options, mode: opts, createHostPath: false, unlisted: true };
 }
 
+/** `--volumes-from container[:ro|rw]` (z/Z accepted and meaningless here, as -v's); dockerd's "invalid mode". */
+export function parseVolumesFrom(spec: string): { ref: string; readOnly: boolean } {
+  if (!spec) throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', 'volumes-from specification cannot be an empty string');
+  const colon = spec.indexOf(':');
+  const ref = colon < 0 ? spec : spec.slice(0, colon);
+  const mode = colon < 0 ? '' : spec.slice(colon + 1);
+  const parts = mode ? mode.split(',') : [];
+  const count = (...m: string[]) => parts.filter((p) => m.includes(p)).length;
+  if (!ref || parts.some((p) => !['ro', 'rw', 'z', 'Z'].includes(p)) || count('ro', 'rw') > 1 || count('z', 'Z') > 1) {
+    throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `invalid mode: ${mode}`);
+  }
+  return { ref, readOnly: parts.includes('ro') };
+}
+
+/** Another container's mounts for --volumes-from: its volumes and binds, read-only when it says so or the flag does. */
+export interface VolumesFromSource {
+  records: MountRecord[];
+  readOnly: boolean;
+}
+
+/**
+ * The start-time half of HostConfig.VolumesFrom: each source container's
+ * mounts. A source that never started has not made its volumes yet (dockerd
+ * makes them at create): they are made now — with the starting container's
+ * image content copied into new empty ones — and recorded as the source's,
+ * so it finds the same volumes when it starts.
+ */
+export async function volumesFromSources(
+  dataRoot: string,
+  specs: readonly string[] | null | undefined,
+  opts: {
+    find: (ref: string) => ContainerRecord | undefined;
+    save: (rec: ContainerRecord) => Promise<void>;
+    rootfs?: string;
+    events?: Pick<EventHub, 'emit'>;
+    depth?: number;
+  },
+): Promise<VolumesFromSource[]> {
+  const out: VolumesFromSource[] = [];
+  for (const spec of specs ?? []) {
+    const { ref, readOnly } = parseVolumesFrom(spec);
+    const src = opts.find(ref);
+    if (!src) throw new BerthError('BERTH_CONTAINER_NOT_FOUND', `volumes-from: No such container: ${ref}`, { status: 404 });
+    if (!src.MountPoints) {
+      if ((opts.depth ?? 0) > 16) throw invalidArgument('BERTH_CONTAINER_BAD_MOUNT', `volumes-from: ${ref}: too many levels of --volumes-from`);
+      const resolved = await resolveMounts(dataRoot, src.HostConfig, src.Config.Volumes ?? undefined, {
+        ...(opts.rootfs ? { rootfs: opts.rootfs, copyUp: true } : {}),
+        ...(opts.events ? { events: opts.events } : {}),
+        containerId: src.Id,
+        volumesFrom: await volumesFromSources(dataRoot, src.HostConfig.VolumesFrom, { ...opts, depth: (opts.depth ?? 0) + 1 }),
+      });
+      src.MountPoints = resolved.records;
+      src.AnonymousVolumes = resolved.anonymousVolumes;
+      await opts.save(src);
+    }
+    out.push({ records: src.MountPoints, readOnly });
+  }
+  return out;
+}
+
 export interface ResolveMountsOptions {
   /** The container's mounted root filesystem: the source of copy-up. */
   rootfs?: string;
@@ -175,6 +238,10 @@ export interface ResolveMountsOptions {
   /** For volume create and mount events. */
   events?: Pick<EventHub, 'emit'>;
   containerId?: string;
+  /** The mounts of the container's last start: its anonymous volumes are the same ones at every start (Docker's). */
+  previous?: { records: readonly MountRecord[]; anonymousVolumes: readonly string[] };
+  /** --volumes-from (volumesFromSources): what the user mounts itself at the same place wins. */
+  volumesFrom?: VolumesFromSource[];
 }
 
 /** Resolve every user mount of a container to OCI mounts; creates volumes and (for -v) missing host dirs. */
@@ -192,6 +259,26 @@ export async function resolveMounts(
     ...(hostConfig.Mounts ?? []).map(parseMountPoint),
     ...Object.entries(hostConfig.Tmpfs ?? {}).map(([dest, o]) => parseTmpfs(dest, o)),
   ];
+  // --volumes-from: the other containers' volumes and binds (a later source wins a destination; the user's own mounts win over them).
+  const fromOthers = new Map<string, Parsed>();
+  for (const source of opts.volumesFrom ?? []) {
+    for (const m of source.records) {
+      if (m.Type === 'tmpfs' || parsed.some((p) => p.destination === m.Destination)) continue;
+      fromOthers.set(m.Destination, {
+        type: m.Type,
+        source: m.Type === 'volume' ? (m.Name ?? '') : m.Source,
+        destination: m.Destination,
+        readOnly: !m.RW || source.readOnly,
+        propagation: m.Propagation,
+        options: [],
+        mode: m.Mode,
+        createHostPath: false,
+        noCopy: true,
+        fromOther: true,
+      });
+    }
+  }
+  parsed.push(...fromOthers.values());
   // Image VOLUMEs not covered by a user mount get anonymous volumes, as Docker does.
   for (const dest of Object.keys(imageVolumes ?? {})) {
     const clean = posix.normalize(dest).replace(/\/+$/, '') || '/';
@@ -213,13 +300,19 @@ export async function resolveMounts(
     let name: string | undefined;
     if (p.type === 'volume') {
       checkDriver(p.volumeDriver);
+      const anonymous = !source && !p.fromOther;
+      if (anonymous) {
+        // The anonymous volume this container had at this path before (restarts keep their data).
+        const before = opts.previous?.records.find((m) => m.Type === 'volume' && m.Destination === p.destination && m.Name && opts.previous!.anonymousVolumes.includes(m.Name));
+        if (before?.Name && (await store.get(before.Name))) source = before.Name;
+      }
       const { volume, created } = await store.create({
         ...(source ? { name: source } : {}),
         ...(p.volumeLabels ? { labels: p.volumeLabels } : {}),
         ...(p.volumeOptions ? { options: p.volumeOptions } : {}),
       });
       name = volume.Name;
-      if (!source) {
+      if (anonymous) {
         out.anonymousVolumes.push(name);
         pinVolume(store, name, opts.containerId ?? '');
       }

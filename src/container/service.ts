@@ -19,7 +19,7 @@ import type { EventHub } from '../api/events.ts';
 import { writeJsonAtomic } from '../common/atomic-write.ts';
 import { ContainerStore, initialState, validateName, ZERO_TIME, type ContainerRecord } from './store.ts';
 import { buildContainerSpec, containerArgs, containerCapabilities, parseSecurityOpts, cgroupsPathFor } from './oci-spec.ts';
-import { resolveMounts } from './mounts.ts';
+import { resolveMounts, volumesFromSources } from './mounts.ts';
 import { removeAnonymousVolumes } from './volumes.ts';
 import { checkNetworkMode, joinContainerNetwork } from '../network/builtin.ts';
 import { resolveUser } from './user.ts';
@@ -398,6 +398,13 @@ export class ContainerService {
         copyUp: rec.State.StartedAt === ZERO_TIME,
         events: this.opts.events,
         containerId: rec.Id,
+        previous: { records: rec.MountPoints ?? [], anonymousVolumes: rec.AnonymousVolumes ?? [] },
+        volumesFrom: await volumesFromSources(this.opts.dataRoot, hc.VolumesFrom, {
+          find: (ref) => this.store.find(ref),
+          save: (other) => this.store.save(other),
+          rootfs,
+          events: this.opts.events,
+        }),
       });
       const netnsPath = joinContainerNetwork(rec, (ref) => this.store.find(ref));
       const joined = namespacesToJoin(rec, (ref) => this.store.find(ref));

@@ -57,6 +57,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<Engine> {
       insecureRegistries: opts.insecureRegistries,
       id,
       debug: opts.debug,
+      ...(init ? { initBinary: init } : {}),
     },
   };
 }

@@ -8,6 +8,29 @@ function insecureLines(entries: string[]): string[] {
   return entries.length ? [' Insecure Registries:', ...entries.map((r) => `  ${r}`)] : [];
 }
 
+function pluginLines(p: InfoResponse['Plugins'] | undefined): string[] {
+  if (!p) return [];
+  return [
+    ' Plugins:',
+    `  Volume: ${(p.Volume ?? []).join(' ')}`,
+    `  Network: ${(p.Network ?? []).join(' ')}`,
+    ...(p.Authorization?.length ? [`  Authorization: ${p.Authorization.join(' ')}`] : []),
+    `  Log: ${(p.Log ?? []).join(' ')}`,
+  ];
+}
+
+/** "name=seccomp,profile=builtin" → the docker CLI's "  seccomp" / "   Profile: builtin". */
+function securityLines(options: string[]): string[] {
+  if (!options.length) return [];
+  const out = [' Security Options:'];
+  for (const o of options) {
+    const kv = Object.fromEntries(o.split(',').map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
+    out.push(`  ${kv.name ?? o}`);
+    if (kv.profile) out.push(`   Profile: ${kv.profile}`);
+  }
+  return out;
+}
+
 const command: CommandDef = {
   usage: '[OPTIONS]',
   description: 'Display system-wide information',
@@ -35,8 +58,13 @@ const command: CommandDef = {
       ` Logging Driver: ${info.LoggingDriver}`,
       ` Cgroup Driver: ${info.CgroupDriver}`,
       ` Cgroup Version: ${info.CgroupVersion}`,
-      ` Default Runtime: ${info.DefaultRuntime}`,
-      ` Live Restore Enabled: ${info.LiveRestoreEnabled}`,
+      ...pluginLines(info.Plugins),
+      ...(Object.keys(info.Runtimes ?? {}).length ? [` Runtimes: ${Object.keys(info.Runtimes).sort().join(' ')}`, ` Default Runtime: ${info.DefaultRuntime}`] : []),
+      ` Init Binary: ${info.InitBinary ?? ''}`,
+      ` containerd version: ${info.ContainerdCommit?.ID ?? ''}`,
+      ` runc version: ${info.RuncCommit?.ID ?? ''}`,
+      ` init version: ${info.InitCommit?.ID ?? ''}`,
+      ...securityLines(info.SecurityOptions ?? []),
       ` Kernel Version: ${info.KernelVersion}`,
       ` Operating System: ${info.OperatingSystem}`,
       ` OSType: ${info.OSType}`,
@@ -47,10 +75,13 @@ const command: CommandDef = {
       ` ID: ${info.ID}`,
       ` Berth Root Dir: ${info.DockerRootDir}`,
       ` Debug Mode: ${info.Debug}`,
+      ` Experimental: ${info.ExperimentalBuild}`,
       ...insecureLines([...insecure, ...(info.RegistryConfig?.InsecureRegistryCIDRs ?? [])]),
+      ` Live Restore Enabled: ${info.LiveRestoreEnabled}`,
     ];
     ctx.io.stdout.write(lines.join('\n') + '\n');
-    for (const w of info.Warnings ?? []) ctx.io.stderr.write(`WARNING: ${w}\n`);
+    // Warnings come whole from the daemon ("WARNING: …"), printed as the docker CLI prints them.
+    if (info.Warnings?.length) ctx.io.stderr.write(info.Warnings.join('\n') + '\n');
   },
 };
 export default command;

@@ -2,7 +2,8 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseBind, parseTmpfs, parseMountPoint, resolveMounts } from '../../../src/container/mounts.ts';
+import { parseBind, parseTmpfs, parseMountPoint, parseVolumesFrom, resolveMounts, volumesFromSources } from '../../../src/container/mounts.ts';
+import type { ContainerRecord } from '../../../src/container/store.ts';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.ts';
 
 const dirs: string[] = [];
@@ -62,5 +63,57 @@ describe('resolving mounts', () => {
       resolveMounts(root, { Mounts: [{ Type: 'bind', Source: join(root, 'missing'), Target: '/m' }] }, undefined),
       /bind source path does not exist/,
     );
+  });
+});
+
+describe('anonymous volumes and --volumes-from', () => {
+  test('a restart finds the container\'s anonymous volume again (its data stays)', async () => {
+    const root = await makeTempDir();
+    dirs.push(root);
+    const first = await resolveMounts(root, { Binds: ['/data'] }, undefined, { containerId: 'c1' });
+    assert.equal(first.anonymousVolumes.length, 1);
+    const again = await resolveMounts(root, { Binds: ['/data'] }, undefined, { containerId: 'c1', previous: { records: first.records, anonymousVolumes: first.anonymousVolumes } });
+    assert.deepEqual(again.anonymousVolumes, first.anonymousVolumes);
+    assert.equal(again.records[0]!.Name, first.records[0]!.Name);
+  });
+
+  test('--volumes-from: modes as dockerd parses them', () => {
+    assert.deepEqual(parseVolumesFrom('data'), { ref: 'data', readOnly: false });
+    assert.deepEqual(parseVolumesFrom('data:ro'), { ref: 'data', readOnly: true });
+    assert.deepEqual(parseVolumesFrom('data:rw,z'), { ref: 'data', readOnly: false });
+    assert.throws(() => parseVolumesFrom('data:bogus'), /invalid mode: bogus/);
+    assert.throws(() => parseVolumesFrom('data:ro,rw'), /invalid mode: ro,rw/);
+    assert.throws(() => parseVolumesFrom(''), /cannot be an empty string/);
+  });
+
+  test('--volumes-from: the source\'s volumes and binds (never-started sources get theirs now), ro, the user\'s own mount wins', async () => {
+    const root = await makeTempDir();
+    dirs.push(root);
+    const host = join(root, 'host');
+    const src = {
+      Id: 's'.repeat(64),
+      Name: '/store',
+      Config: { Volumes: { '/img-vol': {} } },
+      HostConfig: { Binds: ['/data', `${host}:/h:ro`, 'named:/n'], Tmpfs: { '/t': '' } },
+    } as unknown as ContainerRecord;
+    let saved = 0;
+    const opts = { find: (ref: string) => (ref === 'store' ? src : undefined), save: async () => void saved++ };
+    const sources = await volumesFromSources(root, ['store'], opts);
+    assert.equal(saved, 1);
+    assert.equal(src.AnonymousVolumes!.length, 2);
+    assert.deepEqual(sources[0]!.records.map((m) => m.Destination), ['/data', '/h', '/n', '/img-vol']);
+    // Once made, they are the source's: asked again, the same ones, nothing saved.
+    assert.deepEqual(await volumesFromSources(root, ['store:ro'], opts).then((s) => s[0]!.records), sources[0]!.records);
+    assert.equal(saved, 1);
+    const r = await resolveMounts(root, { Binds: [`${root}:/n`] }, undefined, { containerId: 'c2', volumesFrom: await volumesFromSources(root, ['store:ro'], opts) });
+    const byDest = Object.fromEntries(r.records.map((m) => [m.Destination, m]));
+    assert.equal(byDest['/n']!.Source, root);
+    assert.equal(byDest['/data']!.Name, src.MountPoints![0]!.Name);
+    assert.equal(byDest['/data']!.RW, false);
+    assert.equal(byDest['/h']!.Source, host);
+    assert.deepEqual(r.anonymousVolumes, []);
+    const rw = await resolveMounts(root, {}, undefined, { containerId: 'c3', volumesFrom: await volumesFromSources(root, ['store'], opts) });
+    assert.deepEqual(rw.records.map((m) => [m.Destination, m.RW]), [['/data', true], ['/h', false], ['/n', true], ['/img-vol', true]]);
+    await assert.rejects(volumesFromSources(root, ['gone'], opts), /No such container: gone/);
   });
 });
