@@ -8,7 +8,7 @@
 import type { CommandContext, CommandDef } from '../command.ts';
 import { bool, str } from '../command.ts';
 import { ApiError, readAll, type EngineClient } from '../../client/client.ts';
-import { CREATE_FLAGS, createRequest } from './container-options.ts';
+import { CREATE_FLAGS, createRequest, needsMoreOptions } from './container-options.ts';
 import { followWindowSize, proxySignals, pumpStreams, rawTerminal } from './container-stdio.ts';
 
 /** A failure that ends `run` with a given exit code and a docker-style message. */
@@ -45,7 +45,30 @@ export async function createContainer(
   detach: boolean,
   forRun = false,
 ): Promise<{ id: string; body: ReturnType<typeof createRequest>['body'] }> {
-  const { body, name, image } = createRequest(ctx.flags, ctx.args, ctx.env, { detach });
+  // The rarer flags' parsers load only when one of them is used.
+  const more = needsMoreOptions(ctx.flags) ? await import('./container-options-more.ts') : undefined;
+  const { body, name, image } = createRequest(ctx.flags, ctx.args, ctx.env, { detach }, more);
+  // --cidfile: refused if it exists, created before the image is even looked at (as docker).
+  const cidFile = body.HostConfig?.ContainerIDFile ? new more!.CidFile(body.HostConfig.ContainerIDFile) : undefined;
+  try {
+    const created = await createWithPull(ctx, client, body, name, image, detach, forRun);
+    cidFile?.write(created.Id);
+    for (const w of created.Warnings ?? []) ctx.io.stderr.write(`WARNING: ${w}\n`);
+    return { id: created.Id, body };
+  } finally {
+    cidFile?.close();
+  }
+}
+
+async function createWithPull(
+  ctx: CommandContext,
+  client: EngineClient,
+  body: ReturnType<typeof createRequest>['body'],
+  name: string | undefined,
+  image: string,
+  detach: boolean,
+  forRun: boolean,
+): Promise<{ Id: string; Warnings: string[] | null }> {
   const pull = str(ctx.flags, 'pull') ?? 'missing';
   if (!['missing', 'always', 'never'].includes(pull)) throw new RunError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, 125);
   const quiet = bool(ctx.flags, 'quiet');
@@ -75,8 +98,7 @@ export async function createContainer(
     await pullImage(ctx, client, image, quiet, platform);
     created = await create();
   }
-  for (const w of created.Warnings ?? []) ctx.io.stderr.write(`WARNING: ${w}\n`);
-  return { id: created.Id, body };
+  return created;
 }
 
 /** The exit code docker gives for a start the engine refused. */

@@ -7,6 +7,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setup, runCommand, berthCommand, type Env } from './helpers.ts';
 
 describe('berth CLI against docker CLI behaviour', () => {
@@ -118,5 +120,105 @@ describe('berth CLI against docker CLI behaviour', () => {
       assert.match(status!, /^status (141|0)$/, cmd);
     }
     assert.equal((await e.berth('rm', '-f', 'pipe-src')).code, 0);
+  });
+
+  test('run/create: limits, --domainname, --device, --oom-score-adj, --pid container:, --runtime, --cidfile, -p warnings, --label-file, seccomp=FILE, -v ./dir', async () => {
+    const limits = await e.berth(
+      'run', '--rm', '-m', '64m', '--memory-swap', '128m', '--memory-reservation', '32m', '--cpu-period', '100000', '--cpu-quota', '50000',
+      '--oom-score-adj', '500', '-h', 'box', '--domainname', 'example.org', '--device', '/dev/null:/dev/mynull', 'busybox', 'sh', '-c',
+      'cat /proc/self/oom_score_adj /proc/sys/kernel/domainname; hostname -f; [ -c /dev/mynull ] && echo device; ' +
+        'if [ -f /sys/fs/cgroup/cpu.max ]; then cut -d" " -f1 /sys/fs/cgroup/cpu.max; else cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; fi',
+    );
+    assert.equal(limits.code, 0, limits.stderr);
+    assert.equal(limits.stdout, '500\nexample.org\nbox.example.org\ndevice\n50000\n');
+    const created = await e.berth('create', '--name', 'flags-c', '-m', '64m', '--memory-swap', '-1', '--memory-reservation', '32m', '--cpu-period', '100000', '--cpu-quota', '50000', 'busybox');
+    assert.equal(created.code, 0, created.stderr);
+    const hc = await e.berth('inspect', '-f', '{{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.Runtime}}', 'flags-c');
+    assert.equal(hc.stdout, '-1 33554432 100000 50000 berth-runtime\n');
+    // One runtime, the same name everywhere: info's list, its default, inspect's.
+    const info = await e.berth('info', '--format', '{{json .Runtimes}} {{.DefaultRuntime}}');
+    assert.equal(info.stdout, '{"berth-runtime":{"path":"berth-runtime"}} berth-runtime\n');
+    const runtime = await e.berth('run', '--rm', '--runtime', 'runc', 'busybox', 'true');
+    assert.equal(runtime.code, 125);
+    assert.match(runtime.stderr, /^berth: Error response from daemon: unknown or invalid runtime name: runc\n/);
+    assert.match((await e.docker('run', '--rm', '--runtime', 'runc', 'busybox', 'true')).stderr, /Error response from daemon: unknown or invalid runtime name: runc/);
+    assert.equal((await e.berth('run', '--rm', '--runtime', 'berth-runtime', 'busybox', 'true')).code, 0);
+
+    // --pid container:<x> joins its PID namespace.
+    assert.equal((await e.berth('run', '-d', '--name', 'flags-pid', 'busybox', 'sleep', '1000')).code, 0);
+    const ps = await e.berth('run', '--rm', '--pid', 'container:flags-pid', 'busybox', 'ps', '-o', 'args');
+    assert.match(ps.stdout, /sleep 1000/);
+    assert.equal((await e.berth('run', '--rm', '--pid', 'bogus', 'busybox', 'true')).stderr, "berth: --pid: invalid PID mode\n\nRun 'berth run --help' for more information\n");
+
+    // --cidfile: written by the CLI; an existing one refused as docker refuses it.
+    const cid = join(e.work, 'cid');
+    const detached = await e.berth('run', '-d', '--cidfile', cid, 'busybox', 'true');
+    assert.equal(detached.code, 0, detached.stderr);
+    assert.equal(readFileSync(cid, 'utf8'), detached.stdout.trim());
+    for (const r of [await e.berth('run', '--cidfile', cid, 'busybox', 'true'), await e.docker('run', '--cidfile', cid, 'busybox', 'true')]) {
+      assert.equal(r.code, 125);
+      assert.match(r.stderr, new RegExp(`container ID file found, make sure the other container isn't running or delete ${cid}`));
+    }
+
+    // -p/-P: sent, and every warning of the create answer printed as the docker CLI prints them.
+    const published = await e.berth('run', '--rm', '-p', '8080:80', '-P', 'busybox', 'true');
+    assert.equal(published.code, 0, published.stderr);
+    const warnings = published.stderr.split('\n').filter(Boolean);
+    assert.ok(warnings.length >= 1 && warnings.every((w) => w.startsWith('WARNING: ')), published.stderr);
+    assert.deepEqual(warnings, (await e.docker('run', '--rm', '-p', '8080:80', '-P', 'busybox', 'true')).stderr.split('\n').filter(Boolean));
+    assert.match((await e.berth('create', '-p', 'bogus', 'busybox')).stderr, /^berth: invalid containerPort: bogus\n/);
+
+    // --label-file, then --label.
+    writeFileSync(join(e.work, 'labels'), 'tier=back\n# comment\nteam=db ops\n');
+    assert.equal((await e.berth('create', '--name', 'flags-l', '--label-file', join(e.work, 'labels'), '-l', 'tier=front', 'busybox')).code, 0);
+    assert.deepEqual(JSON.parse((await e.berth('inspect', '-f', '{{json .Config.Labels}}', 'flags-l')).stdout), { team: 'db ops', tier: 'front' });
+
+    // seccomp=FILE: the profile itself is what the daemon gets (it denies mkdir here).
+    writeFileSync(join(e.work, 'seccomp.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }, null, 2));
+    const denied = await e.berth('run', '--rm', '--security-opt', `seccomp=${join(e.work, 'seccomp.json')}`, 'busybox', 'mkdir', '/tmp/x');
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /Operation not permitted/);
+
+    // -v ./relative:/x resolves against the working directory, as docker CLI 28 does.
+    mkdirSync(join(e.work, 'rel'), { recursive: true });
+    writeFileSync(join(e.work, 'rel/file'), 'relative\n');
+    const [cli, ...cliArgs] = berthCommand();
+    const rel = await runCommand('bash', ['-c', `cd '${e.work}' && '${cli}' ${cliArgs.map((a) => `'${a}'`).join(' ')} -H '${e.d.host}' run --rm -v ./rel:/x busybox cat /x/file`]);
+    assert.equal(rel.stdout, 'relative\n', rel.stderr);
+    assert.equal((await e.berth('rm', '-f', 'flags-c', 'flags-pid', 'flags-l')).code, 0);
+  });
+
+  test('--volumes-from: a data container\'s volumes (made at first use when it never ran), :ro, the user\'s mount wins; anonymous volumes survive restarts', async () => {
+    assert.equal((await e.berth('create', '-v', '/data', '--name', 'vf-store', 'busybox')).code, 0);
+    const write = await e.berth('run', '--rm', '--volumes-from', 'vf-store', 'busybox', 'sh', '-c', 'echo kept > /data/f');
+    assert.equal(write.code, 0, write.stderr);
+    const ro = await e.berth('run', '--rm', '--volumes-from', 'vf-store:ro', 'busybox', 'sh', '-c', 'cat /data/f; touch /data/g');
+    assert.equal(ro.stdout, 'kept\n');
+    assert.match(ro.stderr, /Read-only file system/);
+    // The store itself, started later, has the same volume.
+    const own = await e.berth('start', '-a', 'vf-store');
+    assert.equal(own.code, 0, own.stderr);
+    assert.equal((await e.berth('run', '--rm', 'busybox', 'true')).code, 0);
+    const mine = await e.berth('run', '--rm', '--volumes-from', 'vf-store', '-v', `${e.work}:/data`, 'busybox', 'ls', '/data');
+    assert.match(mine.stdout, /^busybox\.tar$/m);
+    // The docker CLI's view is the same.
+    assert.equal((await e.docker('run', '--rm', '--volumes-from', 'vf-store', 'busybox', 'cat', '/data/f')).stdout, 'kept\n');
+    for (const r of [await e.berth('run', '--rm', '--volumes-from', 'nosuch', 'busybox', 'true'), await e.docker('run', '--rm', '--volumes-from', 'nosuch', 'busybox', 'true')]) {
+      assert.equal(r.code, 125);
+      assert.match(r.stderr, /Error response from daemon: No such container: nosuch/);
+      assert.doesNotMatch(r.stderr, /Unable to find image/);
+    }
+    assert.match((await e.berth('run', '--rm', '--volumes-from', 'vf-store:bogus', 'busybox', 'true')).stderr, /invalid mode: bogus/);
+
+    // An anonymous volume is the same one at every start (its data stays), as dockerd keeps it.
+    assert.equal((await e.berth('run', '--name', 'vf-anon', '-v', '/scratch', 'busybox', 'sh', '-c', 'echo x >> /scratch/log')).code, 0);
+    const first = (await e.berth('inspect', '-f', '{{range .Mounts}}{{.Name}}{{end}}', 'vf-anon')).stdout;
+    assert.equal((await e.berth('start', '-a', 'vf-anon')).code, 0);
+    assert.equal((await e.berth('inspect', '-f', '{{range .Mounts}}{{.Name}}{{end}}', 'vf-anon')).stdout, first);
+    assert.equal((await e.berth('run', '--rm', '--volumes-from', 'vf-anon', 'busybox', 'cat', '/scratch/log')).stdout, 'x\nx\n');
+    assert.equal((await e.berth('rm', '-v', 'vf-anon', 'vf-store')).code, 0);
+    const left = (await e.berth('volume', 'ls', '-q')).stdout;
+    assert.ok(!left.includes(first.trim()), left);
+    assert.ok(existsSync(e.work));
   });
 });
