@@ -377,8 +377,8 @@ export function addContainerRoutes(router: Router, deps: ContainerRoutesDeps): v
     if (!stdout && !stderr) throw badParam('Bad parameters: you must choose at least one stream');
     const tailRaw = ctx.query.get('tail');
     let tail: number | undefined;
-    if (tailRaw !== null && tailRaw !== '' && tailRaw !== 'all') {
-      if (!/^-?\d+$/.test(tailRaw)) throw badParam(`invalid value for "tail": ${JSON.stringify(tailRaw)}`);
+    // dockerd: whatever is not an integer ("all", "bogus") means every line.
+    if (tailRaw !== null && /^[-+]?\d+$/.test(tailRaw)) {
       tail = Number(tailRaw) < 0 ? undefined : Number(tailRaw);
     }
     const sinceRaw = ctx.query.get('since');

@@ -37,7 +37,12 @@ const command: CommandDef = {
     const stopSignals = !tty && ctx.flags['sig-proxy'] !== false ? proxySignals(client, info.Id) : () => {};
     try {
       const r = await pumpStreams(conn, ctx.io, { tty, stdin, stdout: true, stderr: true, ...(str(ctx.flags, 'detach-keys') ? { detachKeys: str(ctx.flags, 'detach-keys')! } : {}) });
-      if (r.detached) return 0;
+      // The docker CLI's attach ends with its escape error here (run's detach is no error).
+      if (r.detached) {
+        restore();
+        ctx.io.stderr.write('read escape sequence\n');
+        return 1;
+      }
       const chunks: Buffer[] = [];
       for await (const c of waitRes) chunks.push(c as Buffer);
       return (JSON.parse(Buffer.concat(chunks).toString()) as { StatusCode: number }).StatusCode;

@@ -17,7 +17,7 @@ const command: CommandDef = {
         query: { force: bool(ctx.flags, 'force') ? 1 : undefined, v: bool(ctx.flags, 'volumes') ? 1 : undefined },
       });
       res.resume();
-    });
+    }, true, { notFoundIsFine: bool(ctx.flags, 'force') });
   },
 };
 export default command;

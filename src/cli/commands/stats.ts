@@ -78,17 +78,20 @@ const command: CommandDef = {
       }
       return { rows, errors };
     };
+    // Containers named on the command line must each give a first sample, or
+    // nothing is shown but why (the docker CLI's check, before any header).
+    let first: Awaited<ReturnType<typeof sample>> | undefined = await sample();
+    if (first.errors.length && ctx.args.length) {
+      ctx.io.stderr.write(first.errors.join('\n') + '\n');
+      return 1;
+    }
     if (bool(ctx.flags, 'no-stream')) {
-      const { rows, errors } = await sample();
-      ctx.io.stdout.write(renderList(format, rows, HEADERS));
-      if (errors.length) {
-        ctx.io.stderr.write(errors.join('\n') + '\n');
-        return 1;
-      }
+      ctx.io.stdout.write(renderList(format, first.rows, HEADERS));
       return 0;
     }
     for (;;) {
-      const { rows } = await sample();
+      const { rows } = first ?? (await sample());
+      first = undefined;
       // Clear the screen and redraw, as docker stats does on a terminal.
       ctx.io.stdout.write('\x1b[2J\x1b[H' + renderList(format, rows, HEADERS));
       await new Promise((r) => setTimeout(r, 500));

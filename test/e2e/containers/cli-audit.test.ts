@@ -9,7 +9,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setup, runCommand, berthCommand, type Env } from './helpers.ts';
+import { setup, runCommand, berthCommand, inPty, DOCKER, type Env } from './helpers.ts';
 
 describe('berth CLI against docker CLI behaviour', () => {
   let e: Env;
@@ -220,5 +220,62 @@ describe('berth CLI against docker CLI behaviour', () => {
     const left = (await e.berth('volume', 'ls', '-q')).stdout;
     assert.ok(!left.includes(first.trim()), left);
     assert.ok(existsSync(e.work));
+  });
+
+  test('small ones: logs --tail bogus, rm -f of a missing container, stats of one, system df -v, info\'s network warning', async () => {
+    assert.equal((await e.berth('run', '--name', 'small-logs', 'busybox', 'sh', '-c', 'echo a; echo b; echo c')).code, 0);
+    for (const r of [await e.berth('logs', '--tail', 'bogus', 'small-logs'), await e.docker('logs', '--tail', 'bogus', 'small-logs')]) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'a\nb\nc\n');
+    }
+    assert.equal((await e.berth('logs', '--tail', '1', 'small-logs')).stdout, 'c\n');
+
+    // docker CLI 28: rm -f says what is missing and still succeeds; without -f it fails.
+    for (const r of [await e.berth('rm', '-f', 'nosuch'), await e.docker('rm', '-f', 'nosuch')]) {
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, 'Error response from daemon: No such container: nosuch\n');
+    }
+    assert.equal((await e.berth('rm', 'nosuch')).code, 1);
+
+    for (const r of [await e.berth('stats', '--no-stream', 'nosuch'), await e.docker('stats', '--no-stream', 'nosuch')]) {
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, 'Error response from daemon: No such container: nosuch\n');
+    }
+
+    const df = await e.berth('system', 'df', '-v');
+    assert.equal(df.code, 0, df.stderr);
+    assert.match(df.stdout, /^Images space usage:\n\nREPOSITORY +TAG +IMAGE ID +CREATED +SIZE +SHARED SIZE +UNIQUE SIZE +CONTAINERS\n/);
+    assert.match(df.stdout, /\nContainers space usage:\n\nCONTAINER ID +IMAGE +COMMAND +LOCAL VOLUMES +SIZE +CREATED +STATUS +NAMES\n[0-9a-f]{12} +busybox +"sh -c 'echo a; echo…" +0 +0B .* small-logs\n/);
+    assert.match(df.stdout, /\nLocal Volumes space usage:\n\nVOLUME NAME +LINKS +SIZE\n/);
+    assert.match(df.stdout, /\nBuild cache usage: 0B\n\nCACHE ID +CACHE TYPE +SIZE +CREATED +LAST USED +USAGE +SHARED\n$/);
+    // The same report as the docker CLI's (relative times may tick between the two, and column widths with them).
+    const normal = (text: string) => text.replace(/(Less than a second|About a minute|About an hour|\d+ (seconds?|minutes?|hours?)) ago/g, 'T ago').replace(/ +/g, ' ');
+    assert.equal(normal(df.stdout), normal((await e.docker('system', 'df', '-v')).stdout));
+
+    const info = await e.berth('info');
+    assert.match(info.stdout, /\n Runtimes: berth-runtime\n Default Runtime: berth-runtime\n Init Binary: \S*\n containerd version: berthd \S+\n runc version: berth-runtime \S+\n/);
+    assert.match(info.stderr, /^WARNING: No bridge network: a container gets a private network namespace with loopback only/);
+    const dockerInfo = await e.docker('info');
+    assert.match(dockerInfo.stderr, /WARNING: No bridge network: a container gets a private network namespace with loopback only/);
+    assert.match(dockerInfo.stdout, / runc version: berth-runtime \S+\n/);
+    assert.equal((await e.berth('rm', 'small-logs')).code, 0);
+  });
+
+  test('attach: Ctrl-P Ctrl-Q detaches with the docker CLI\'s "read escape sequence" and exit 1; the container keeps running', async () => {
+    assert.equal((await e.berth('run', '-dit', '--name', 'small-attach', 'busybox', 'sh')).code, 0);
+    const steps = [
+      { afterMs: 1500, send: 'echo in-$((1+1))\r' },
+      { afterMs: 600, send: '\x10\x11' },
+    ];
+    for (const argv of [[...berthCommand(), '-H', e.d.host, 'attach', 'small-attach'], [DOCKER, '-H', e.d.host, 'attach', 'small-attach']]) {
+      const r = await inPty(argv, steps, {});
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.output, /in-2\r\n/);
+      assert.match(r.output, /read escape sequence\r\n$/);
+      assert.equal((await e.berth('inspect', '-f', '{{.State.Running}}', 'small-attach')).stdout, 'true\n');
+    }
+    assert.equal((await e.berth('rm', '-f', 'small-attach')).code, 0);
   });
 });
