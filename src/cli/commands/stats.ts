@@ -19,7 +19,7 @@ const HEADERS: Record<string, string> = {
   PIDs: 'PIDS',
 };
 
-function row(ref: string, s: ContainerStatsResponse) {
+function row(ref: string, s: ContainerStatsResponse, noTrunc = false) {
   const mem = memoryUsage(s);
   const limit = s.memory_stats.limit ?? 0;
   let read = 0;
@@ -37,7 +37,7 @@ function row(ref: string, s: ContainerStatsResponse) {
   const running = s.read !== '0001-01-01T00:00:00Z';
   return {
     Container: ref,
-    ID: shortId(s.id),
+    ID: noTrunc ? s.id : shortId(s.id),
     Name: s.name.replace(/^\//, ''),
     CPUPerc: running ? `${cpuPercent(s).toFixed(2)}%` : '--',
     MemUsage: running ? `${bytesSize(mem)} / ${bytesSize(limit)}` : '-- / --',
@@ -71,7 +71,7 @@ const command: CommandDef = {
       const errors: string[] = [];
       for (const ref of refs) {
         try {
-          rows.push(row(ref, await client.json<ContainerStatsResponse>('GET', `/containers/${encodeURIComponent(ref)}/stats`, { query: { stream: '0' } })));
+          rows.push(row(ref, await client.json<ContainerStatsResponse>('GET', `/containers/${encodeURIComponent(ref)}/stats`, { query: { stream: '0' } }), bool(ctx.flags, 'no-trunc')));
         } catch (err) {
           errors.push(`Error response from daemon: ${(err as Error).message}`);
         }

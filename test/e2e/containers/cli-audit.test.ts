@@ -260,7 +260,10 @@ describe('berth CLI against docker CLI behaviour', () => {
     const dockerInfo = await e.docker('info');
     assert.match(dockerInfo.stderr, /WARNING: No bridge network: a container gets a private network namespace with loopback only/);
     assert.match(dockerInfo.stdout, / runc version: berth-runtime \S+\n/);
-    assert.equal((await e.berth('rm', 'small-logs')).code, 0);
+    // stats --no-trunc: the whole ID.
+    const id = (await e.berth('run', '-d', '--name', 'small-stats', 'busybox', 'sleep', '1000')).stdout.trim();
+    assert.equal((await e.berth('stats', '--no-stream', '--no-trunc', '--format', '{{.ID}}', 'small-stats')).stdout, `${id}\n`);
+    assert.equal((await e.berth('rm', '-f', 'small-logs', 'small-stats')).code, 0);
   });
 
   test('attach: Ctrl-P Ctrl-Q detaches with the docker CLI\'s "read escape sequence" and exit 1; the container keeps running', async () => {
