@@ -1,34 +1,11 @@
-import type { ImageInspect } from '../../api/types.ts';
 import type { CommandDef } from '../command.ts';
-import { str } from '../command.ts';
-import { errorMessage } from '../../common/errors.ts';
-import { renderEach } from '../format/render.ts';
+import { FORMAT_FLAG, inspectEach } from '../inspect-output.ts';
 
 const command: CommandDef = {
   usage: '[OPTIONS] IMAGE [IMAGE...]',
   description: 'Display detailed information on one or more images',
-  flags: [{ name: 'format', short: 'f', type: 'string', description: "Format output using a custom template:\n'json' or a Go template" }],
+  flags: [FORMAT_FLAG],
   minArgs: 1,
-  async run(ctx) {
-    const client = await ctx.client();
-    const found: ImageInspect[] = [];
-    const errors: string[] = [];
-    for (const name of ctx.args) {
-      try {
-        found.push(await client.json<ImageInspect>('GET', `/images/${name}/json`));
-      } catch (err) {
-        if ((err as { status?: number }).status === 404) errors.push(`Error: No such image: ${name}`);
-        else throw err;
-      }
-    }
-    const format = str(ctx.flags, 'format');
-    if (format && format !== 'json') ctx.io.stdout.write(renderEach(format, found));
-    else ctx.io.stdout.write(JSON.stringify(found, null, 4).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) + '\n');
-    if (errors.length) {
-      ctx.io.stderr.write(errors.join('\n') + '\n');
-      return 1;
-    }
-    void errorMessage;
-  },
+  run: (ctx) => inspectEach(ctx, (name) => `/images/${name}/json`, (name) => `Error: No such image: ${name}`),
 };
 export default command;

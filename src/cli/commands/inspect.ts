@@ -1,13 +1,13 @@
 import type { CommandDef } from '../command.ts';
 import { bool, str } from '../command.ts';
-import { renderEach } from '../format/render.ts';
+import { FORMAT_FLAG, writeInspected } from '../inspect-output.ts';
 
 /** `berth inspect`: containers, images, networks, volumes, in docker's lookup order, or only the --type asked for. */
 const command: CommandDef = {
   usage: '[OPTIONS] NAME|ID [NAME|ID...]',
   description: 'Return low-level information on Docker objects',
   flags: [
-    { name: 'format', short: 'f', type: 'string', description: "Format output using a custom template:\n'json' or a Go template" },
+    FORMAT_FLAG,
     { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes if the type is container' },
     { name: 'type', type: 'string', description: 'Return JSON for specified type (container, image, network, volume)' },
   ],
@@ -37,13 +37,7 @@ const command: CommandDef = {
       if (obj === undefined) errors.push(type ? `Error: No such ${type}: ${name}` : `Error: No such object: ${name}`);
       else found.push(obj);
     }
-    const format = str(ctx.flags, 'format');
-    if (format && format !== 'json') ctx.io.stdout.write(renderEach(format, found));
-    else ctx.io.stdout.write(JSON.stringify(found, null, 4).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) + '\n');
-    if (errors.length) {
-      ctx.io.stderr.write(errors.join('\n') + '\n');
-      return 1;
-    }
+    return writeInspected(ctx, found, errors);
   },
 };
 export default command;
