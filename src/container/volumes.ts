@@ -22,6 +22,7 @@ import type { EventHub } from '../api/events.ts';
 import type { Volume, VolumeCreateOptions, VolumesPruneReport } from '../api/volume-types.ts';
 import type { ContainerRecord } from './store.ts';
 import { resolveInRoot } from '../runtime/resolve-in-root.ts';
+import { badFilter, filterMatches } from '../common/filters.ts';
 
 /** The label Docker puts on the volumes it names itself (`-v /path`, image VOLUMEs, create without a name). */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
@@ -418,19 +419,6 @@ export interface VolumeServiceOptions {
 const LIST_FILTERS = new Set(['dangling', 'name', 'driver', 'label']);
 const PRUNE_FILTERS = new Set(['label', 'label!', 'all']);
 
-function badFilter(message: string): BerthError {
-  return invalidArgument('BERTH_API_BAD_FILTERS', message);
-}
-
-/** moby's filters.Match: an exact value or a regular expression found in the string. */
-function matches(pattern: string, value: string): boolean {
-  if (pattern === value) return true;
-  try {
-    return new RegExp(pattern).test(value);
-  } catch {
-    return false;
-  }
-}
 
 function labelMatches(filter: string, labels: Record<string, string>): boolean {
   const eq = filter.indexOf('=');
@@ -491,7 +479,7 @@ export class VolumeService {
     const users = dangling === undefined ? undefined : this.users();
     return (await this.store.list()).filter((v) => {
       const names = filters.get('name');
-      if (names?.length && !names.some((n) => matches(n, v.Name))) return false;
+      if (names?.length && !names.some((n) => filterMatches(n, v.Name))) return false;
       const drivers = filters.get('driver');
       if (drivers?.length && !drivers.includes(v.Driver)) return false;
       if (!(filters.get('label') ?? []).every((l) => labelMatches(l, v.Labels ?? {}))) return false;

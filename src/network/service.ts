@@ -9,6 +9,7 @@ import { BerthError, invalidArgument, notFound } from '../common/errors.ts';
 import type { ContainerRecord } from '../container/store.ts';
 import type { NetworkEndpointResource, NetworkResource, NetworksPruneReport } from '../api/network-types.ts';
 import { BUILTIN_NETWORKS, NO_USER_NETWORKS, builtinNetworkId, endpointId, networkName } from './builtin.ts';
+import { badFilter, filterMatches } from '../common/filters.ts';
 
 export interface NetworkServiceOptions {
   containers: () => Iterable<ContainerRecord>;
@@ -19,19 +20,6 @@ export interface NetworkServiceOptions {
 const LIST_FILTERS = new Set(['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
 const PRUNE_FILTERS = new Set(['until', 'label', 'label!']);
 
-function badFilter(message: string): BerthError {
-  return invalidArgument('BERTH_API_BAD_FILTERS', message);
-}
-
-/** moby's filters.Match: an exact value or a regular expression found in the string. */
-function matches(pattern: string, value: string): boolean {
-  if (pattern === value) return true;
-  try {
-    return new RegExp(pattern).test(value);
-  } catch {
-    return false;
-  }
-}
 
 export function notImplemented(what: string): BerthError {
   return new BerthError('BERTH_NETWORK_NOT_IMPLEMENTED', `${what}: ${NO_USER_NETWORKS}`, { status: 501 });
@@ -89,8 +77,8 @@ export class NetworkService {
     return BUILTIN_NETWORKS.map((n) => this.resource(n, false)).filter(
       (n) =>
         any('driver', (v) => v === n.Driver) &&
-        any('name', (v) => matches(v, n.Name)) &&
-        any('id', (v) => matches(v, n.Id)) &&
+        any('name', (v) => filterMatches(v, n.Name)) &&
+        any('id', (v) => filterMatches(v, n.Id)) &&
         // The predefined networks have no labels: any label filter leaves them out.
         !filters.get('label')?.length &&
         any('scope', (v) => v === n.Scope) &&
