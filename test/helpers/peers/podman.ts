@@ -106,6 +106,10 @@ export async function startPodman(options: PodmanOptions = {}): Promise<Podman> 
     await podman(['system', 'reset', '-f'], { timeoutMs: 60_000 }).catch(() => undefined);
     await killPids(pidsReferencing(dir));
     await removeTempDir(dir);
+    // With the cgroupfs manager podman puts every conmon under libpod_parent/conmon
+    // and never removes it: remove it when no other podman uses it (rmdir
+    // refuses a cgroup with processes or children, so a busy one stays).
+    await removeEmptyCgroups(['libpod_parent/conmon', 'libpod_parent']);
   };
   return {
     dir,
@@ -121,4 +125,14 @@ export async function startPodman(options: PodmanOptions = {}): Promise<Podman> 
     },
     stop,
   };
+}
+
+async function removeEmptyCgroups(relative: string[]): Promise<void> {
+  const { readdir, rmdir } = await import('node:fs/promises');
+  const hierarchies = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+  for (const rel of relative) {
+    for (const h of [...hierarchies.map((x) => join('/sys/fs/cgroup', x)), '/sys/fs/cgroup']) {
+      await rmdir(join(h, rel)).catch(() => {});
+    }
+  }
 }
