@@ -82,7 +82,7 @@ describe('berth CLI: containers', () => {
       out += d.toString();
       if (out.includes('ready')) resolve();
     }));
-    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
     try {
       await ready;
       process.kill(child.pid!, 'SIGTERM');

@@ -130,7 +130,8 @@ sys.exit(os.waitstatus_to_exitcode(status))
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
+    // 'close': the last output may arrive after 'exit'.
+    child.on('close', (code) => {
       clearTimeout(t);
       resolve({ code: code ?? -1, output });
     });

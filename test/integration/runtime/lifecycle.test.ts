@@ -198,7 +198,7 @@ describe('berth-runtime lifecycle', () => {
     child.stdout!.on('data', (d: Buffer) => (stdout += d));
     await waitFor(() => stdout.includes('ready'), 'the container to start');
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     assert.equal(code, 7);
     assert.match(stdout, /got-term/);
   });

@@ -128,7 +128,7 @@ describe('LocalContentStore on disk', () => {
       children.push(child);
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
-      return new Promise<string>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`writer exited ${code}`)))));
+      return new Promise<string>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`writer exited ${code}`)))));
     });
     const outputs = await Promise.all(runs);
     for (const o of outputs) assert.equal(o.split('\n')[0], `${digest} ${whole.length}`);
