@@ -22,4 +22,10 @@ rc=0
 for parent in /sys/fs/cgroup/berth /sys/fs/cgroup/*/berth; do
   [ -d "$parent" ] && rmdir "$parent" 2>/dev/null || true
 done
+# Likewise each engine's monitor-socket directory (/run/berth/m/<hash of its
+# data root>): its last monitor removes its own sockets after the engine has
+# stopped, so the engine cannot remove the emptied parent.
+for dir in /run/berth/m/*/; do
+  [ -d "$dir" ] && rmdir "$dir" 2>/dev/null || true
+done
 exit "$rc"
