@@ -343,13 +343,7 @@ static int copy_once(int from, int to) {
   char buf[8192];
   ssize_t n = read(from, buf, sizeof buf);
   if (n <= 0) return -1;
-  for (ssize_t off = 0; off < n;) {
-    ssize_t w = write(to, buf + off, (size_t)(n - off));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    off += w;
-  }
-  return 0;
+  return write_full(to, buf, (size_t)n);
 }
 
 /* Foreground run with a terminal and no --console-socket (runc run): the

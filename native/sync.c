@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int write_full(int fd, const void *buf, size_t len) {
+int write_full(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {
     ssize_t n = write(fd, p, len);
@@ -19,7 +19,7 @@ static int write_full(int fd, const void *buf, size_t len) {
   return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len) {
+int read_full(int fd, void *buf, size_t len) {
   char *p = buf;
   while (len > 0) {
     ssize_t n = read(fd, p, len);

@@ -22,6 +22,10 @@ enum sync_type {
   SYNC_ERROR = 'E',        /* child: payload is the error message */
 };
 
+/* Whole reads and writes (EINTR retried): 0, or -1 on error or early end of file. */
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+
 int sync_send(int fd, uint8_t type, const void *payload, uint32_t len);
 /* Receives one frame; payload is malloc'd and NUL terminated. Returns the type, or -1 on EOF/error. */
 int sync_recv(int fd, char **payload, uint32_t *len);

@@ -728,7 +728,6 @@ async function updateContainer(svc: ContainerService, rec: ContainerRecord, body
   if (typeof changed.NanoCpus === 'number' && (changed.CpuQuota || changed.CpuPeriod)) {
     throw badParam('Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set');
   }
-  if (typeof changed.Memory === 'number' && changed.Memory < 6 * 1024 * 1024) throw badParam('Minimum memory limit allowed is 6MB');
   Object.assign(hc, changed);
   validateResources(hc);
   const cgroup = rec.State.Running ? svc.cgroupOf(rec.Id) : undefined;

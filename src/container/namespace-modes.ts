@@ -38,20 +38,30 @@ export interface JoinedNamespaces {
   ipc?: string;
 }
 
-/** Start: /proc/<pid>/ns/… of the containers named by container:<x> modes (they must be running). */
+const LABEL = { net: 'network', pid: 'PID', ipc: 'IPC' } as const;
+
+/**
+ * container:<ref> modes at start: the namespace of that container's process
+ * (/proc/<pid>/ns/<kind>); the container must exist, be another one, and run.
+ * One rule for --network, --pid and --ipc, with dockerd's wording.
+ */
+export function runningContainerNamespace(kind: keyof typeof LABEL, ref: string, selfId: string, find: Find): { path: string; other: ContainerRecord } {
+  const what = LABEL[kind];
+  const other = find(ref);
+  if (!other) throw conflict('BERTH_CONTAINER_NAMESPACE_MODE', `cannot join ${what} of container ${ref}: No such container: ${ref}`);
+  if (other.Id === selfId) throw invalidArgument('BERTH_CONTAINER_NAMESPACE_MODE', `cannot join own ${what}`);
+  const path = `/proc/${other.State.Pid}/ns/${kind}`;
+  if (!other.State.Running || other.State.Restarting || !other.State.Pid || !existsSync(path)) {
+    throw conflict('BERTH_CONTAINER_NAMESPACE_MODE', `cannot join ${what} of a non running container: ${ref}`);
+  }
+  return { path, other };
+}
+
+/** Start: the namespaces named by --pid/--ipc container:<x>. */
 export function namespacesToJoin(rec: ContainerRecord, find: Find): JoinedNamespaces {
   const out: JoinedNamespaces = {};
   for (const [kind, value] of [['pid', rec.HostConfig.PidMode ?? ''], ['ipc', rec.HostConfig.IpcMode ?? '']] as const) {
-    if (!value.startsWith('container:')) continue;
-    const ref = value.slice('container:'.length);
-    const other = find(ref);
-    if (!other) throw conflict('BERTH_CONTAINER_NAMESPACE_MODE', `cannot join ${kind.toUpperCase()} of container ${ref}: No such container: ${ref}`);
-    if (other.Id === rec.Id) throw invalidArgument('BERTH_CONTAINER_NAMESPACE_MODE', `cannot join own ${kind.toUpperCase()} namespace`);
-    const path = `/proc/${other.State.Pid}/ns/${kind}`;
-    if (!other.State.Running || other.State.Restarting || !other.State.Pid || !existsSync(path)) {
-      throw conflict('BERTH_CONTAINER_NAMESPACE_MODE', `cannot join ${kind.toUpperCase()} of a non running container: ${other.Id}`);
-    }
-    out[kind] = path;
+    if (value.startsWith('container:')) out[kind] = runningContainerNamespace(kind, value.slice('container:'.length), rec.Id, find).path;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { BerthError } from '../common/errors.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/image-spec.ts';
+import { goArch } from '../common/go-arch.ts';
 
 /**
  * Platforms as containerd's `platforms` package treats them: specifiers
@@ -69,8 +70,7 @@ export function normalizePlatform(p: Platform): Platform {
 
 /** The platform berth runs images for on this host (linux/amd64 here). */
 export function hostPlatform(): Platform {
-  const archMap: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
-  const architecture = archMap[process.arch] ?? process.arch;
+  const architecture = goArch(process.arch);
   let variant = '';
   if (architecture === 'arm') {
     const armVersion = (process.config.variables as Record<string, unknown>).arm_version;

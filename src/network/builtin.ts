@@ -6,10 +6,10 @@
  * the rules create and start apply, and the ids and names the API reports.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { BerthError, conflict, invalidArgument } from '../common/errors.ts';
+import { BerthError, invalidArgument } from '../common/errors.ts';
 import type { ContainerCreateRequest, HostConfig } from '../api/container-types.ts';
 import type { ContainerRecord } from '../container/store.ts';
+import { runningContainerNamespace } from '../container/namespace-modes.ts';
 
 /** The networks that exist: Docker's predefined ones berth can give. */
 export const BUILTIN_NETWORKS = [
@@ -75,14 +75,7 @@ export function checkNetworkMode(req: ContainerCreateRequest, hc: HostConfig, fi
 export function joinContainerNetwork(rec: ContainerRecord, find: (ref: string) => ContainerRecord | undefined): string | undefined {
   const mode = rec.HostConfig.NetworkMode ?? '';
   if (!mode.startsWith('container:')) return undefined;
-  const ref = mode.slice('container:'.length);
-  const other = find(ref);
-  if (!other) throw conflict('BERTH_CONTAINER_NETWORK', `cannot join network of container ${ref}: No such container: ${ref}`);
-  if (other.Id === rec.Id) throw invalidArgument('BERTH_CONTAINER_NETWORK', 'cannot join own network');
-  const path = `/proc/${other.State.Pid}/ns/net`;
-  if (!other.State.Running || other.State.Restarting || !other.State.Pid || !existsSync(path)) {
-    throw conflict('BERTH_CONTAINER_NETWORK', `cannot join network of a non running container: ${ref}`);
-  }
+  const { path, other } = runningContainerNamespace('net', mode.slice('container:'.length), rec.Id, find);
   rec.Config.Hostname = other.Config.Hostname;
   rec.Config.Domainname = other.Config.Domainname ?? '';
   rec.HostnamePath = other.HostnamePath;

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, realpathSync, statSync, statfsSync } from 'no
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import type { LinuxDevice, LinuxNamespaceType, Mount, Process, Spec } from '../oci/runtime-spec.ts';
 import { BerthError } from '../common/errors.ts';
-import { allKernelCapabilities, capabilityMask } from './capabilities.ts';
+import { allKernelCapabilities, capabilityMask, ownBoundingCapabilities } from './capabilities.ts';
 import { compileSeccomp } from './seccomp/index.ts';
 import { configError } from './errors.ts';
 import { hostCgroupMounts, isCgroup2Only, mountOf } from './host-mounts.ts';
@@ -103,8 +103,6 @@ export interface Plan {
   execPath: string;
 }
 
-const CGROUP2_SUPER_MAGIC = 0x63677270;
-
 /**
  * How the process enters its cgroups (one cgroup.procs file per hierarchy).
  * Writing a pid to cgroup.procs makes the kernel take its global threadgroup
@@ -112,30 +110,23 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
  * container measured on these hosts. So the launcher's single-threaded joiner
  * moves itself into each v1 hierarchy (writing "0" to `tasks`, which skips
  * that lock) and is born in the cgroup2 directory (clone3 CLONE_INTO_CGROUP);
- * the container process inherits both. A file whose hierarchy cannot be
- * identified keeps the plain cgroup.procs write.
+ * the container process inherits both. Which is which comes from the host's
+ * cgroup mounts; a file under none of them keeps the plain cgroup.procs write.
  */
 function addCgroupJoins(w: PlanWriter, procsFiles: string[]): void {
   let cloneInto: string | undefined;
   for (const file of procsFiles) {
     const dir = dirname(file);
-    let type: number | undefined;
-    try {
-      type = Number(statfsSync(dir).type);
-    } catch {
-      type = undefined;
-    }
-    if (basename(file) !== 'cgroup.procs' || type === undefined) {
-      w.add(PLAN_OP.CGROUP_PROCS, file);
-    } else if (type === CGROUP2_SUPER_MAGIC) {
-      if (cloneInto === undefined) {
-        cloneInto = dir;
-        w.add(PLAN_OP.CGROUP_CLONE_INTO, dir);
-      } else {
-        w.add(PLAN_OP.CGROUP_PROCS, file);
-      }
-    } else {
+    const mount = basename(file) === 'cgroup.procs'
+      ? hostCgroupMounts().find((m) => dir === m.mountPoint || dir.startsWith(m.mountPoint + '/'))
+      : undefined;
+    if (mount?.fsType === 'cgroup2' && cloneInto === undefined) {
+      cloneInto = dir;
+      w.add(PLAN_OP.CGROUP_CLONE_INTO, dir);
+    } else if (mount?.fsType === 'cgroup') {
       w.add(PLAN_OP.CGROUP_SELF, join(dir, 'tasks'));
+    } else {
+      w.add(PLAN_OP.CGROUP_PROCS, file);
     }
   }
 }
@@ -475,7 +466,7 @@ function addProcess(w: PlanWriter, opts: PlanOptions, proc: Process, newUserns: 
     // hosts, these among them): say so here, naming the limit, rather than
     // fail in the launcher or run with less than was asked (as runc refuses).
     const ceiling = ownHardLimits()[res];
-    if (ceiling !== undefined && hard > ceiling && !hasOwnCapability(CAP_SYS_RESOURCE)) {
+    if (ceiling !== undefined && hard > ceiling && !ownBoundingCapabilities().includes('CAP_SYS_RESOURCE')) {
       throw configError(`process.rlimits[${i}]`, `${r.type}: hard limit ${r.hard} is above this host's ${ceiling}, and raising it needs CAP_SYS_RESOURCE, which this engine does not hold`);
     }
     w.add(PLAN_OP.RLIMIT, res, rlimitValue(r.soft), hard, 0);
@@ -592,7 +583,6 @@ function addLsmLabels(w: PlanWriter, proc: Process): void {
 }
 
 const RLIM_INFINITY = (1n << 64n) - 1n;
-const CAP_SYS_RESOURCE = 24;
 
 let hardLimits: bigint[] | undefined;
 /** This process's hard limits by resource number (/proc/self/limits lists them in that order). */
@@ -610,15 +600,6 @@ function ownHardLimits(): bigint[] {
     /* unknown: let the launcher find out */
   }
   return (hardLimits = out);
-}
-
-function hasOwnCapability(cap: number): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? ((BigInt(`0x${m[1]}`) >> BigInt(cap)) & 1n) === 1n : true;
-  } catch {
-    return true;
-  }
 }
 
 function rlimitValue(v: number): bigint {

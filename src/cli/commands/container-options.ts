@@ -68,7 +68,7 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
   { name: 'ulimit', type: 'list', description: 'Ulimit options', value: 'ulimit' },
   { name: 'user', short: 'u', type: 'string', description: 'Username or UID (format: <name|uid>[:<group|gid>])' },
-  { name: 'uts', type: 'string', description: 'UTS namespace to use (host, container:<name|id>)' },
+  { name: 'uts', type: 'string', description: 'UTS namespace to use (host)' },
   { name: 'volume', short: 'v', type: 'list', description: 'Bind mount a volume' },
   { name: 'volumes-from', type: 'list', description: 'Mount volumes from the specified container(s)' },
   { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },

@@ -12,6 +12,7 @@ import { release } from 'node:os';
 import { BerthError } from '../../common/errors.ts';
 import type { LinuxSeccomp, LinuxSeccompArg, LinuxSyscall } from '../../oci/runtime-spec.ts';
 import { canonicalCapabilityName } from '../capabilities.ts';
+import { goArch as hostGoArch } from '../../common/go-arch.ts';
 
 export interface DockerSeccompFilter {
   caps?: string[] | null;
@@ -53,11 +54,6 @@ export interface DockerProfileContext {
   kernelRelease?: string;
 }
 
-/** Node's process.arch → Go's runtime.GOARCH. */
-export const GOARCH_BY_NODE_ARCH: Readonly<Record<string, string>> = Object.freeze({
-  x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle',
-});
-
 /** GOARCH → the native SCMP_ARCH_* (moby's nativeToSeccomp). */
 const SCMP_BY_GOARCH: Readonly<Record<string, string>> = Object.freeze({
   amd64: 'SCMP_ARCH_X86_64', '386': 'SCMP_ARCH_X86', arm64: 'SCMP_ARCH_AARCH64', arm: 'SCMP_ARCH_ARM', mips64: 'SCMP_ARCH_MIPS64', mips64n32: 'SCMP_ARCH_MIPS64N32',
@@ -96,7 +92,7 @@ export function seccompFromDockerProfile(input: DockerSeccompProfile | string, c
   const profile = typeof input === 'string' ? parseDockerSeccompProfile(input) : input;
   if (typeof profile.defaultAction !== 'string' || profile.defaultAction === '') throw invalid('defaultAction: required');
   const caps = new Set(ctx.capabilities.map(canonicalCapabilityName));
-  const goArch = ctx.goArch ?? GOARCH_BY_NODE_ARCH[process.arch] ?? process.arch;
+  const goArch = ctx.goArch ?? hostGoArch(process.arch);
   const kernel = ctx.kernelRelease ?? release();
 
   if (profile.architectures?.length && profile.archMap?.length) {

@@ -55,48 +55,8 @@ export async function readTarEntries(stream: NodeJS.ReadableStream | Buffer): Pr
   return out;
 }
 
-export interface FixtureEntry {
-  name: string;
-  type?: 'file' | 'link' | 'symlink' | 'directory' | 'character-device' | 'block-device' | 'fifo';
-  body?: string | Buffer;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  mtime?: Date;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-}
-
-export const T0 = new Date('2024-01-02T03:04:05Z');
-
-/** A tar in memory built by tar-stream, hostile names allowed. */
-export async function makeTar(entries: FixtureEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name, type,
-      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
-      uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? T0,
-      ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
-      ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
-    } as tar.Header;
-    await new Promise<void>((resolve, reject) => {
-      if (type === 'file') pack.entry(header, e.body ?? '', (err) => (err ? reject(err) : resolve()));
-      else pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+// Tar fixtures are built the same way everywhere (tar-stream, hostile names allowed).
+export { makeTar, T0, type FixtureEntry } from '../snapshot/fixtures.ts';
 
 /** A canonical listing of a tree: type, mode, owner, size, mtime, link target / rdev / content hash, and hardlink groups. */
 export async function describeTree(root: string, skipContents: string[] = []): Promise<string[]> {
