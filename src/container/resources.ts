@@ -51,7 +51,8 @@ export function validateResources(hc: HostConfig): void {
   if (nano !== 0 && ((hc.CpuPeriod ?? 0) > 0 || (hc.CpuQuota ?? 0) > 0)) {
     throw bad('Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set');
   }
-  const ncpu = onlineCpus().size;
+  const online = onlineCpus();
+  const ncpu = online.size;
   if (nano < 0 || nano > ncpu * 1e9) throw bad(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
   const period = hc.CpuPeriod ?? 0;
   if (period !== 0 && (period < 1000 || period > 1_000_000)) throw bad('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
@@ -60,9 +61,8 @@ export function validateResources(hc: HostConfig): void {
   if (hc.CpusetCpus) {
     const want = parseCpuList(hc.CpusetCpus);
     if (!want) throw bad(`Invalid value ${hc.CpusetCpus} for cpuset cpus`);
-    const have = onlineCpus();
-    const missing = [...want].filter((c) => !have.has(c));
-    if (missing.length) throw bad(`Requested CPUs are not available - requested ${hc.CpusetCpus}, available: ${formatCpuList(have)}`);
+    const missing = [...want].filter((c) => !online.has(c));
+    if (missing.length) throw bad(`Requested CPUs are not available - requested ${hc.CpusetCpus}, available: ${formatCpuList(online)}`);
   }
   if (hc.CpusetMems && !parseCpuList(hc.CpusetMems)) throw bad(`Invalid value ${hc.CpusetMems} for cpuset mems`);
   const blkio = hc.BlkioWeight ?? 0;
