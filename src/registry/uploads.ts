@@ -125,6 +125,11 @@ export class UploadSessions {
     return { open: this.writers.size + this.opening, busy: this.locks.size };
   }
 
+  /** Whether this session's writer is open now (for monitoring and tests). */
+  hasOpenWriter(uuid: string): boolean {
+    return this.writers.has(uuid);
+  }
+
   /** Release every open writer; partial data stays for a later resume. */
   async closeAll(): Promise<void> {
     const open = [...this.writers.values()];

@@ -243,10 +243,12 @@ test('open upload writers are bounded: idle sessions are closed and resume; when
       socket.write(`PATCH ${locations[i]} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Range: 5000-${blobs[i]!.length - 1}\r\nContent-Length: ${rest.length}\r\n\r\n`);
       socket.write(rest.subarray(0, 100));
     }
-    // Wait until both held requests have their writers open (a request is busy before its writer is).
+    // Wait until both held requests have their writers open (a request is busy before its writer is,
+    // and while one is still opening, the third session's old writer may not be evicted yet).
+    const held = [0, 1].map((i) => locations[i]!.split('/').pop()!.split('?')[0]!);
     const underWay = () => {
       const st = server.registry.uploads.stats();
-      return st.busy === 2 && st.open === 2;
+      return st.busy === 2 && st.open === 2 && held.every((uuid) => server.registry.uploads.hasOpenWriter(uuid));
     };
     // Generous bound: the machine may be busy; this waits for a state, not for a time.
     for (let i = 0; i < 3000 && !underWay(); i++) await new Promise((r) => setTimeout(r, 10));
